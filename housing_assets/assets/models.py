@@ -1,0 +1,108 @@
+"""ML pipeline: two price models, each one sklearn Pipeline, tracked in MLflow.
+
+dagster-mlflow's resource opens one MLflow run per Dagster run; each model logs into its own
+nested run, so the two models' params and metrics stay apart while sharing the Dagster run id.
+The quality checks are computed inside the asset (check_specs) because they need the test
+predictions, and the same R² gate decides whether a version may become champion: a model that
+fails its blocking check is never promoted.
+"""
+
+import dagster as dg
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from housing_assets import settings
+from housing_assets.checks import model_check_results, model_check_specs
+from housing_assets.lib.modeling import MIN_TEST_R2, split_housing, train_and_score
+from housing_assets.lib.tracking import comparison_table, log_sklearn_model, promote_if_better
+from housing_assets.metadata import markdown_table
+
+MODEL_KINDS = {
+    "linear_price_model": (
+        "linear",
+        "Ridge regression on log price with spline-expanded log areas (sklearn Pipeline).",
+    ),
+    "boosted_price_model": (
+        "boosted",
+        "Histogram gradient-boosted trees on log price (sklearn Pipeline).",
+    ),
+}
+
+
+def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefinition:
+    key = dg.AssetKey(name)
+
+    @dg.asset(
+        name=name,
+        group_name="ml_pipeline",
+        kinds={"sklearn", "mlflow"},
+        description=description,
+        required_resource_keys={"mlflow"},
+        check_specs=model_check_specs(key),
+    )
+    def _model(context: dg.AssetExecutionContext, cleaned_housing: pd.DataFrame) -> dg.MaterializeResult:
+        split = split_housing(cleaned_housing)
+        context.log.info(
+            f"Split {len(cleaned_housing)} rows 70/30: {len(split.X_train)} train, "
+            f"{len(split.X_test)} test, {split.X_train.shape[1]} features"
+        )
+        tracking = context.resources.mlflow
+        with mlflow.start_run(
+            run_name=name, nested=True, tags={"dagster_run_id": context.run_id, "model_kind": kind}
+        ) as run:
+            trained = train_and_score(kind, split)
+            mlflow.log_params({**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test)})
+            mlflow.log_metrics(trained.metrics)
+            model_info = log_sklearn_model(trained.estimator, split.X_train, settings.REGISTERED_MODEL)
+        metrics = trained.metrics
+        context.log.info(f"{name} params {trained.params}; metrics {metrics}")
+
+        previous = context.instance.get_latest_materialization_event(key)
+        previous_rmse = None
+        if previous is not None and previous.asset_materialization is not None:
+            entry = previous.asset_materialization.metadata.get("test_rmse")
+            previous_rmse = float(entry.value) if entry is not None else None
+        checks = model_check_results(key, metrics, trained.test_predictions, previous_rmse)
+
+        client = MlflowClient()
+        version = str(model_info.registered_model_version)
+        client.set_model_version_tag(settings.REGISTERED_MODEL, version, "model_kind", kind)
+        decision = promote_if_better(
+            client,
+            settings.REGISTERED_MODEL,
+            version,
+            metrics["test_rmse"],
+            passed_quality_gate=metrics["test_r2"] >= MIN_TEST_R2,
+            alias=settings.CHAMPION_ALIAS,
+        )
+        context.log.info(
+            f"Registered {settings.REGISTERED_MODEL} v{version}; champion: "
+            f"{'promoted' if decision.promoted else 'unchanged'} ({decision.reason})"
+        )
+        comparison = comparison_table(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
+        run_url = (
+            f"{settings.mlflow_ui_url()}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                **metrics,
+                "train_rows": len(split.X_train),
+                "test_rows": len(split.X_test),
+                "params": dg.MetadataValue.json(trained.params),
+                "mlflow_run_id": run.info.run_id,
+                "mlflow_run_url": dg.MetadataValue.url(run_url),
+                "model_uri": f"models:/{settings.REGISTERED_MODEL}/{version}",
+                "logged_model_uri": model_info.model_uri,
+                "registered_version": int(version),
+                "promoted_to_champion": decision.promoted,
+                "champion_decision": decision.reason,
+                "comparison": markdown_table(comparison, index=False),
+            },
+            check_results=checks,
+        )
+
+    return _model
+
+
+model_assets = [build_model_asset(name, *spec) for name, spec in MODEL_KINDS.items()]

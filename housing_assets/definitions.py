@@ -1,0 +1,19 @@
+"""The code location: assets, checks, jobs, schedules, sensors and resources, assembled."""
+
+import dagster as dg
+
+from housing_assets.assets import ingestion, preparation
+from housing_assets.assets.models import model_assets
+from housing_assets.automation import housing_pipeline
+from housing_assets.resources import HousingSource, mlflow_resource, warehouse_io_manager
+
+defs = dg.Definitions(
+    assets=[*dg.load_assets_from_modules([ingestion, preparation]), *model_assets],
+    jobs=[housing_pipeline],
+    resources={
+        "io_manager": warehouse_io_manager(),
+        "source": HousingSource(),
+        "mlflow": mlflow_resource(),
+    },
+    executor=dg.in_process_executor,
+)

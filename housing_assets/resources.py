@@ -1,0 +1,103 @@
+"""Resources: the source of the data, the DuckDB warehouse and MLflow tracking.
+
+The warehouse IO manager is dagster-duckdb-pandas' with one change: an unpartitioned table is
+written with a single `CREATE OR REPLACE TABLE ... AS SELECT`, which DuckDB runs as one
+transaction. The stock handler deletes the rows and then inserts the new ones, so a run killed
+between the two leaves an empty table, and a new column (a new one-hot level) breaks the
+insert. Readers now see the old table or the new one, never half of one.
+"""
+
+import dagster as dg
+import pandas as pd
+from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
+from dagster_duckdb.io_manager import DuckDbClient
+from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
+from dagster_mlflow.resources import CONFIG_SCHEMA as MLFLOW_CONFIG_SCHEMA
+from dagster_mlflow.resources import MlFlow
+from pydantic import Field
+
+from housing_assets import settings
+from housing_assets.lib.ingest import RawSource, load_source
+from housing_assets.metadata import column_schema
+
+
+class HousingSource(dg.ConfigurableResource):
+    """Where the Ames sales come from: a local CSV path or an http(s) URL."""
+
+    location: str = Field(
+        default=settings.source_location(),
+        description="Path or http(s) URL of an AmesHousing.csv-shaped file.",
+    )
+
+    def load(self) -> RawSource:
+        return load_source(self.location)
+
+
+class _ReplacingDuckDbClient(DuckDbClient):
+    @staticmethod
+    def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
+        # Unpartitioned tables are replaced whole by the type handler, in one statement.
+        if table_slice.partition_dimensions:
+            DuckDbClient.delete_table_slice(context, table_slice, connection)
+
+
+class _ReplacingPandasTypeHandler(DuckDBPandasTypeHandler):
+    def handle_output(
+        self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection
+    ):
+        if table_slice.partition_dimensions:
+            return super().handle_output(context, table_slice, obj, connection)
+        table = f"{table_slice.schema}.{table_slice.table}"
+        connection.execute(f"create or replace table {table} as select * from obj")
+        context.add_output_metadata(
+            {"dagster/row_count": len(obj), "dagster/column_schema": column_schema(obj)}
+        )
+
+
+class WarehouseIOManager(DuckDBPandasIOManager):
+    """DuckDB warehouse file; every asset is a table `<schema>.<asset name>`."""
+
+    @staticmethod
+    def type_handlers():
+        return [_ReplacingPandasTypeHandler()]
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=_ReplacingDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=pd.DataFrame,
+            io_manager_name="WarehouseIOManager",
+        )
+
+
+def warehouse_io_manager() -> WarehouseIOManager:
+    settings.state_dir().mkdir(parents=True, exist_ok=True)
+    return WarehouseIOManager(database=str(settings.warehouse_path()), schema="housing")
+
+
+@dg.resource(
+    config_schema=MLFLOW_CONFIG_SCHEMA,
+    description="dagster-mlflow's mlflow_tracking, after making sure the store answers.",
+)
+def housing_mlflow(init_context) -> MlFlow:
+    """dagster-mlflow's resource: one MLflow run per Dagster run, tagged `dagster_run_id`.
+
+    Before handing over, the experiment is created with its artifacts under the state
+    directory (for the local store), and an unreachable store fails fast with its URI.
+    """
+    from housing_assets.lib.tracking import ensure_experiment
+
+    config = init_context.resource_config
+    ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"])
+    return MlFlow(init_context)
+
+
+def mlflow_resource() -> dg.ResourceDefinition:
+    return housing_mlflow.configured(
+        {
+            "experiment_name": settings.MLFLOW_EXPERIMENT,
+            "mlflow_tracking_uri": settings.mlflow_tracking_uri(),
+        }
+    )

@@ -1,0 +1,55 @@
+"""Where things live. One function per location, called everywhere; nothing else reads env vars.
+
+All run state sits under one git-ignored directory, `.housing/` at the project root, or
+`HOUSING_HOME` when set: the Dagster instance, the DuckDB warehouse, the MLflow store, its
+artifacts and the reports. Nothing is written into the package or into `data/`.
+"""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_SOURCE = PROJECT_ROOT / "data" / "AmesHousing.csv"
+MLFLOW_EXPERIMENT = "housing_assets"
+REGISTERED_MODEL = "ames-sale-price"
+CHAMPION_ALIAS = "champion"
+
+
+def state_dir() -> Path:
+    home = os.environ.get("HOUSING_HOME")
+    return Path(home).resolve() if home else PROJECT_ROOT / ".housing"
+
+
+def dagster_home() -> Path:
+    return state_dir() / "dagster"
+
+
+def warehouse_path() -> Path:
+    return state_dir() / "warehouse.duckdb"
+
+
+def reports_dir() -> Path:
+    return state_dir() / "reports"
+
+
+def mlflow_artifacts_dir() -> Path:
+    return state_dir() / "mlartifacts"
+
+
+def mlflow_tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set (e.g. a tracking server), else SQLite under the state dir."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def source_location() -> str:
+    """`HOUSING_SOURCE` (a path or an http(s) URL) if set, else the shipped CSV."""
+    return os.environ.get("HOUSING_SOURCE") or str(SHIPPED_SOURCE)
+
+
+def mlflow_ui_url() -> str:
+    """Base URL of the MLflow UI for links in metadata: the tracking server itself when the
+    store is a server, else `MLFLOW_UI_URL` or the local UI started next to Dagster."""
+    uri = mlflow_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/")
+    return os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
