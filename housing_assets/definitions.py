@@ -5,7 +5,12 @@ import dagster as dg
 from housing_assets.assets import ingestion, preparation
 from housing_assets.assets.models import model_assets
 from housing_assets.automation import housing_pipeline
-from housing_assets.resources import HousingSource, mlflow_resource, warehouse_io_manager
+from housing_assets.resources import (
+    HousingSource,
+    mlflow_resource,
+    warehouse_io_manager,
+    warehouse_resource,
+)
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules([ingestion, preparation]), *model_assets],
@@ -14,6 +19,7 @@ defs = dg.Definitions(
         "io_manager": warehouse_io_manager(),
         "source": HousingSource(),
         "mlflow": mlflow_resource(),
+        "warehouse": warehouse_resource(),
     },
     executor=dg.in_process_executor,
 )

@@ -10,6 +10,7 @@ insert. Readers now see the old table or the new one, never half of one.
 import dagster as dg
 import pandas as pd
 from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
+from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 from dagster_mlflow.resources import CONFIG_SCHEMA as MLFLOW_CONFIG_SCHEMA
@@ -72,9 +73,18 @@ class WarehouseIOManager(DuckDBPandasIOManager):
         )
 
 
+WAREHOUSE_SCHEMA = "housing"
+
+
 def warehouse_io_manager() -> WarehouseIOManager:
     settings.state_dir().mkdir(parents=True, exist_ok=True)
-    return WarehouseIOManager(database=str(settings.warehouse_path()), schema="housing")
+    return WarehouseIOManager(database=str(settings.warehouse_path()), schema=WAREHOUSE_SCHEMA)
+
+
+def warehouse_resource() -> DuckDBResource:
+    """The same DuckDB file, for assets that write supporting tables themselves (EDA)."""
+    settings.state_dir().mkdir(parents=True, exist_ok=True)
+    return DuckDBResource(database=str(settings.warehouse_path()))
 
 
 @dg.resource(

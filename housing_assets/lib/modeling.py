@@ -85,13 +85,21 @@ def model_features(cleaned: pd.DataFrame) -> pd.DataFrame:
     return features.astype({column: "float64" for column in MODEL_NUMERIC})
 
 
+def split_index(frame: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
+    """The one 70/30 split of the rows in file order, comparable with the seed project.
+
+    Anything learned from data (models, EDA feature importance) uses the training rows only.
+    """
+    train, test = train_test_split(frame.index, test_size=TEST_SIZE, random_state=RANDOM_STATE)
+    return pd.Index(train), pd.Index(test)
+
+
 def split_housing(cleaned: pd.DataFrame) -> Split:
-    """The one 70/30 split, on rows in file order, comparable with the seed project."""
+    """Features and target of the cleaned table, split by `split_index`."""
     X = model_features(cleaned)
     y = cleaned[TARGET].astype(float)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=TEST_SIZE, random_state=RANDOM_STATE
-    )
+    train, test = split_index(cleaned)
+    X_train, X_test, y_train, y_test = X.loc[train], X.loc[test], y.loc[train], y.loc[test]
     if len(X_train) < MIN_TRAINING_ROWS:
         raise TrainingDataError(
             f"Only {len(X_train)} training rows after the {1 - TEST_SIZE:.0%} split of "
