@@ -63,6 +63,7 @@ def fill_absent_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, i
         if feature.presence is not None:
             absent &= frame[feature.presence].fillna(0).eq(0)
         for column in feature.categorical:
+            frame[column] = frame[column].astype(object)
             fill = absent & frame[column].isna()
             frame.loc[fill, column] = NONE_LEVEL
             counts[column] = counts.get(column, 0) + int(fill.sum())

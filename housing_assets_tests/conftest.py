@@ -1,0 +1,53 @@
+"""Shared fixtures. Every test session runs against its own temporary state directory.
+
+HOUSING_HOME is set before housing_assets.definitions is imported (its resources resolve
+their paths at load time), so no test touches the developer's `.housing/`.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="housing-tests-"))
+os.environ["HOUSING_HOME"] = str(SESSION_HOME)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("HOUSING_SOURCE", None)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+AMES_CSV = PROJECT_ROOT / "data" / "AmesHousing.csv"
+
+
+@pytest.fixture(scope="session")
+def ames_csv() -> Path:
+    return AMES_CSV
+
+
+@pytest.fixture(scope="session")
+def raw_frame():
+    from housing_assets.lib.ingest import load_source
+
+    return load_source(str(AMES_CSV)).frame
+
+
+@pytest.fixture(scope="session")
+def cleaned_frame(raw_frame):
+    from housing_assets.lib.cleaning import clean_housing
+
+    return clean_housing(raw_frame).frame
+
+
+@pytest.fixture(scope="session")
+def pipeline_run():
+    """The housing_pipeline job, run once per session on the real data (in process)."""
+    import dagster as dg
+    import mlflow
+
+    from housing_assets.definitions import defs
+
+    (SESSION_HOME / "dagster").mkdir(exist_ok=True)
+    instance = dg.DagsterInstance.local_temp(str(SESSION_HOME / "dagster"))
+    result = defs.get_job_def("housing_pipeline").execute_in_process(instance=instance)
+    assert mlflow.active_run() is None, "the MLflow hook must end the Dagster run's MLflow run"
+    return result, instance

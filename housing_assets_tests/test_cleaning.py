@@ -1,0 +1,124 @@
+"""Cleaning functions on hand-made frames, with exact expected outputs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from housing_assets.lib.cleaning import (
+    IMPUTED_COLUMNS,
+    add_zscores,
+    clean_housing,
+    drop_duplicate_pids,
+    fill_absent_features,
+    fix_dtypes,
+    impute_lot_frontage_by_neighborhood,
+    imputed_cells,
+    restore_imputed_gaps,
+)
+from housing_assets.lib.columns import AMES_COLUMNS
+
+
+def test_drop_duplicate_pids_keeps_first():
+    frame = pd.DataFrame({"PID": [1, 2, 1, 3, 2], "SalePrice": [10, 20, 30, 40, 50]})
+    kept, dropped = drop_duplicate_pids(frame)
+    assert dropped == 2
+    assert kept["SalePrice"].tolist() == [10, 20, 40]
+
+
+def test_impute_lot_frontage_by_neighborhood():
+    frame = pd.DataFrame(
+        {
+            "Neighborhood": ["A", "A", "A", "B", "B", "C"],
+            "Lot Frontage": [60.0, 80.0, np.nan, 100.0, np.nan, np.nan],
+        }
+    )
+    filled = impute_lot_frontage_by_neighborhood(frame)
+    # A's median is 70, B's is 100; C has no known value and gets the overall median (80).
+    assert filled["Lot Frontage"].tolist() == [60.0, 80.0, 70.0, 100.0, 100.0, 80.0]
+
+
+def _absent_frame() -> pd.DataFrame:
+    """Three houses: no basement, a basement with an unknown exposure, a full record."""
+    base = {column: [np.nan] * 3 for column in AMES_COLUMNS}
+    frame = pd.DataFrame(base)
+    frame["Bsmt Qual"] = [np.nan, "Gd", "TA"]
+    frame["Bsmt Cond"] = [np.nan, "TA", "TA"]
+    frame["Bsmt Exposure"] = [np.nan, np.nan, "No"]
+    frame["Total Bsmt SF"] = [np.nan, 800.0, 900.0]
+    frame["BsmtFin SF 1"] = [np.nan, 100.0, 0.0]
+    frame["Garage Type"] = [np.nan, "Attchd", "Detchd"]
+    frame["Garage Area"] = [0.0, 400.0, np.nan]
+    frame["Garage Yr Blt"] = [np.nan, 1999.0, np.nan]
+    frame["Year Built"] = [1950, 1990, 2001]
+    frame["Mas Vnr Type"] = [np.nan, np.nan, "Stone"]
+    frame["Mas Vnr Area"] = [np.nan, 120.0, 80.0]
+    return frame
+
+
+def test_fill_absent_features_separates_none_from_missing():
+    filled, counts = fill_absent_features(_absent_frame())
+    assert filled["Bsmt Qual"].tolist()[0] == "None"
+    assert filled["Bsmt Exposure"].tolist()[:2] == ["None", None] or pd.isna(
+        filled["Bsmt Exposure"].iloc[1]
+    )
+    assert filled.loc[0, "Total Bsmt SF"] == 0 and filled.loc[0, "BsmtFin SF 1"] == 0
+    # House 1 has a basement: its unknown exposure stays missing, for real imputation.
+    assert pd.isna(filled.loc[1, "Bsmt Exposure"])
+    # House 0 has no garage (area 0): None and 0; house 2's garage has an unknown area.
+    assert filled.loc[0, "Garage Type"] == "None" and filled.loc[0, "Garage Finish"] == "None"
+    assert filled.loc[0, "Garage Cars"] == 0
+    assert pd.isna(filled.loc[2, "Garage Area"])
+    # Veneer type unknown but area 120 > 0: genuinely missing, not "None".
+    assert filled["Mas Vnr Type"].tolist()[0] == "None"
+    assert pd.isna(filled.loc[1, "Mas Vnr Type"])
+    assert filled.loc[0, "Mas Vnr Area"] == 0
+    # A missing garage year is the year the house was built.
+    assert filled["Garage Yr Blt"].tolist() == [1950, 1999, 2001]
+    assert counts["Bsmt Qual"] == 1 and counts["Garage Yr Blt"] == 2
+    assert counts["Alley"] == 3 and counts["Pool QC"] == 3
+
+
+def test_fix_dtypes_codes_and_whitespace():
+    frame = pd.DataFrame({column: ["x", "y"] for column in AMES_COLUMNS})
+    frame["MS SubClass"] = [20.0, 160.0]
+    frame["Sale Type"] = ["WD ", " New"]
+    fixed = fix_dtypes(frame)
+    assert fixed["MS SubClass"].tolist() == ["20", "160"]
+    assert fixed["Sale Type"].tolist() == ["WD", "New"]
+
+
+def test_add_zscores_exact_and_constant():
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [5.0, 5.0, 5.0]})
+    scored = add_zscores(frame, ["a", "b"])
+    std = np.sqrt(2 / 3)
+    assert scored["a z-score"].tolist() == pytest.approx([-1 / std, 0.0, 1 / std])
+    assert scored["b z-score"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_imputed_cells_and_restore():
+    missing = pd.DataFrame(
+        {"Lot Frontage": [True, False, True], "Electrical": [False, False, True]}
+    )
+    cells = imputed_cells(missing)
+    assert cells.tolist() == ["Lot Frontage", "", "Lot Frontage|Electrical"]
+    cleaned = pd.DataFrame(
+        {"Lot Frontage": [70.0, 60.0, 70.0], "Electrical": ["SBrkr"] * 3, IMPUTED_COLUMNS: cells}
+    )
+    restored = restore_imputed_gaps(cleaned)
+    assert restored["Lot Frontage"].isna().tolist() == [True, False, True]
+    assert restored["Electrical"].isna().tolist() == [False, False, True]
+
+
+def test_clean_real_data(raw_frame):
+    result = clean_housing(raw_frame)
+    cleaned = result.frame
+    assert len(cleaned) == 2930 and result.duplicates_dropped == 0
+    assert int(cleaned.isna().sum().sum()) == 0
+    assert result.imputed["Lot Frontage"] == 490
+    assert result.filled_as_absent["Pool QC"] == 2917
+    assert result.filled_as_absent["Garage Type"] == 157
+    assert (cleaned[IMPUTED_COLUMNS].str.contains("Lot Frontage")).sum() == 490
+    assert cleaned["MS SubClass"].map(type).eq(str).all()
+    assert cleaned["Gr Liv Area z-score"].mean() == pytest.approx(0, abs=1e-9)
+    assert cleaned["Gr Liv Area z-score"].std(ddof=0) == pytest.approx(1)
+    assert (cleaned["Total SF"] == cleaned["Total Bsmt SF"] + cleaned["1st Flr SF"] + cleaned["2nd Flr SF"]).all()

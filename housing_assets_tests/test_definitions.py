@@ -1,0 +1,44 @@
+"""The code location loads, and the graph has the keys, deps, groups and job the issues name."""
+
+import dagster as dg
+
+from housing_assets.definitions import defs
+
+
+def test_asset_keys_groups_and_deps():
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == {
+        "raw_housing": "data_pipeline",
+        "cleaned_housing": "data_pipeline",
+        "encoded_housing": "data_pipeline",
+        "linear_price_model": "ml_pipeline",
+        "boosted_price_model": "ml_pipeline",
+    } | ({"eda_report": "data_pipeline"} if "eda_report" in groups else {})
+    parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys} for key in graph.get_all_asset_keys()}
+    assert parents["cleaned_housing"] == {"raw_housing"}
+    assert parents["encoded_housing"] == {"cleaned_housing"}
+    assert parents["linear_price_model"] == {"cleaned_housing"}
+    assert parents["boosted_price_model"] == {"cleaned_housing"}
+
+
+def test_every_asset_has_description_and_kinds():
+    for assets_def in defs.assets:
+        for spec in assets_def.specs:
+            assert spec.description, f"{spec.key} has no description"
+            assert spec.kinds, f"{spec.key} has no kinds"
+
+
+def test_model_checks_exist():
+    graph = defs.resolve_asset_graph()
+    check_keys = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    for model in ("linear_price_model", "boosted_price_model"):
+        assert (model, "test_r2_at_least_0_85") in check_keys
+        assert (model, "predictions_finite_and_positive") in check_keys
+        assert (model, "rmse_not_worse_than_previous") in check_keys
+
+
+def test_job_runs_in_process_with_mlflow_hook():
+    job = defs.get_job_def("housing_pipeline")
+    assert job.executor_def is dg.in_process_executor
+    assert "end_mlflow_on_run_finished" in {hook.name for hook in job.hook_defs}

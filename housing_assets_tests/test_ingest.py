@@ -1,0 +1,107 @@
+"""Bad input gets a clear error that names the problem, and the warehouse keeps its tables."""
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from housing_assets.assets.ingestion import raw_housing
+from housing_assets.assets.preparation import cleaned_housing, encoded_housing
+from housing_assets.lib.ingest import SourceError, load_source
+from housing_assets.resources import HousingSource, WarehouseIOManager
+
+
+def write_variant(tmp_path, ames_csv, edit) -> str:
+    frame = pd.read_csv(ames_csv, dtype=str, keep_default_na=False)
+    path = tmp_path / "variant.csv"
+    edit(frame).to_csv(path, index=False)
+    return str(path)
+
+
+def test_reads_the_real_file(ames_csv):
+    raw = load_source(str(ames_csv))
+    assert raw.frame.shape == (2930, 82)
+    assert raw.n_bytes == ames_csv.stat().st_size
+    assert len(raw.sha256) == 64
+    assert raw.frame["SalePrice"].dtype.kind == "i"
+    assert raw.frame["Lot Frontage"].isna().sum() == 490
+
+
+def test_missing_file(tmp_path):
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(SourceError, match=f"Source {missing} does not exist"):
+        load_source(str(missing))
+
+
+def test_empty_file(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(SourceError, match=r"is empty \(0 bytes\)"):
+        load_source(str(empty))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary", b'{"not": "csv"}\n'],
+    ids=["binary", "json"],
+)
+def test_not_csv(tmp_path, content):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    with pytest.raises(SourceError, match="is not a CSV file"):
+        load_source(str(path))
+
+
+def test_missing_columns_are_named(tmp_path, ames_csv):
+    path = write_variant(tmp_path, ames_csv, lambda f: f.drop(columns=["Lot Area", "SalePrice"]))
+    with pytest.raises(SourceError, match=r"lacks 2 required column\(s\): Lot Area, SalePrice"):
+        load_source(path)
+
+
+def test_text_in_numeric_column(tmp_path, ames_csv):
+    def edit(frame):
+        frame.loc[[3, 7, 9], "Lot Area"] = ["abc", "12 acres", "abc"]
+        return frame
+
+    path = write_variant(tmp_path, ames_csv, edit)
+    with pytest.raises(
+        SourceError, match=r"column 'Lot Area' has 3 non-numeric value\(s\): 'abc', '12 acres'"
+    ):
+        load_source(path)
+
+
+def test_non_positive_price(tmp_path, ames_csv):
+    def edit(frame):
+        frame.loc[[0, 1], "SalePrice"] = ["0", "-5"]
+        return frame
+
+    path = write_variant(tmp_path, ames_csv, edit)
+    with pytest.raises(SourceError, match=r"'SalePrice' must be a positive price, but 2 row\(s\)"):
+        load_source(path)
+
+
+def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
+    database = str(tmp_path / "warehouse.duckdb")
+    io_manager = WarehouseIOManager(database=database, schema="housing")
+    assets = [raw_housing, cleaned_housing, encoded_housing]
+    good = dg.materialize(
+        assets, resources={"io_manager": io_manager, "source": HousingSource(location=str(ames_csv))}
+    )
+    assert good.success
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text("Order,PID\n1,2\n")
+    bad = dg.materialize(
+        assets,
+        resources={"io_manager": io_manager, "source": HousingSource(location=str(broken))},
+        raise_on_error=False,
+    )
+    assert not bad.success
+    failure = next(e for e in bad.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error.cause
+    assert error.cls_name == "SourceError"
+    assert f"Source {broken} lacks 80 required column(s): MS SubClass" in error.message
+
+    with duckdb.connect(database, read_only=True) as conn:
+        for table in ("raw_housing", "cleaned_housing", "encoded_housing"):
+            assert conn.execute(f"select count(*) from housing.{table}").fetchone()[0] == 2930

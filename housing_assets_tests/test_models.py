@@ -1,0 +1,185 @@
+"""The ML pipeline: metrics, MLflow runs, the registry's champion, and no leakage."""
+
+import time
+
+import dagster as dg
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.model_selection import train_test_split
+
+from housing_assets import settings
+from housing_assets.lib.modeling import (
+    FEATURES,
+    TrainingDataError,
+    model_features,
+    split_housing,
+    split_index,
+    train_and_score,
+)
+from housing_assets.lib.tracking import TrackingUnavailable, ensure_experiment, promote_if_better
+
+METRIC_KEYS = {
+    "test_rmse", "test_mae", "test_mape", "test_r2", "test_rmsle", "test_median_ae",
+    "train_rmse", "train_r2", "cv_rmse",
+}  # fmt: skip
+
+
+def latest_metadata(instance, name):
+    event = instance.get_latest_materialization_event(dg.AssetKey(name))
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_split_is_the_seed_projects(cleaned_frame):
+    train, test = split_index(cleaned_frame)
+    assert (len(train), len(test)) == (2051, 879)
+    assert not set(train) & set(test)
+    # the seed split its DataFrame, in file order, with the same call
+    seed_train, seed_test = train_test_split(cleaned_frame, test_size=0.3, random_state=42)
+    assert list(train) == list(seed_train.index) and list(test) == list(seed_test.index)
+    assert list(train[:3]) == [2210, 782, 2310]
+
+
+@pytest.mark.parametrize("name", ["linear_price_model", "boosted_price_model"])
+def test_model_metadata_and_quality(pipeline_run, name):
+    result, instance = pipeline_run
+    assert result.success
+    meta = latest_metadata(instance, name)
+    assert METRIC_KEYS <= set(meta)
+    assert meta["train_rows"] == 2051 and meta["test_rows"] == 879
+    assert meta["test_r2"] >= 0.90
+    assert meta["test_mae"] <= 14_500
+    assert meta["model_uri"].startswith("models:/ames-sale-price/")
+    assert meta["mlflow_run_url"].endswith(meta["mlflow_run_id"])
+
+
+def test_best_model_beats_the_targets(pipeline_run):
+    _, instance = pipeline_run
+    boosted = latest_metadata(instance, "boosted_price_model")
+    assert boosted["test_r2"] >= 0.93
+    assert boosted["test_mae"] <= 13_000
+    assert boosted["test_rmse"] <= 22_500
+
+
+def test_mlflow_runs_are_nested_and_tagged(pipeline_run):
+    result, instance = pipeline_run
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    experiment = client.get_experiment_by_name(settings.MLFLOW_EXPERIMENT)
+    runs = client.search_runs(
+        [experiment.experiment_id], f"tags.dagster_run_id = '{result.run_id}'"
+    )
+    by_name = {run.info.run_name: run for run in runs}
+    parent = by_name["housing_pipeline"]
+    assert parent.info.status == "FINISHED"
+    for name in ("linear_price_model", "boosted_price_model"):
+        child = by_name[name]
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        meta = latest_metadata(instance, name)
+        assert child.info.run_id == meta["mlflow_run_id"]
+        assert child.data.metrics["test_rmse"] == pytest.approx(meta["test_rmse"])
+        assert METRIC_KEYS <= set(child.data.metrics)
+        assert "alpha" in child.data.params or "max_leaf_nodes" in child.data.params
+
+
+def test_champion_is_the_best_and_predicts(pipeline_run, cleaned_frame):
+    _, instance = pipeline_run
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion")
+    rmses = {n: latest_metadata(instance, n)["test_rmse"] for n in ("linear_price_model", "boosted_price_model")}
+    assert float(champion.tags["test_rmse"]) == pytest.approx(min(rmses.values()))
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    rows = model_features(cleaned_frame.head(20))
+    predictions = np.asarray(model.predict(rows))
+    assert predictions.shape == (20,)
+    assert np.all(np.isfinite(predictions)) and np.all(predictions > 10_000)
+    # a mean error under 20% on these rows (mostly training rows) says it is the real model
+    actual = cleaned_frame["SalePrice"].head(20).to_numpy()
+    assert np.mean(np.abs(predictions - actual) / actual) < 0.2
+
+
+def test_worse_or_failing_model_never_takes_champion(pipeline_run):
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    name = settings.REGISTERED_MODEL
+    champion = client.get_model_version_by_alias(name, "champion")
+    oldest = min(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+    worse = promote_if_better(client, name, oldest.version, 99_999_999.0, True, "champion")
+    assert not worse.promoted and "does not beat" in worse.reason
+    failing = promote_if_better(client, name, oldest.version, 1.0, False, "champion")
+    assert not failing.promoted and failing.reason == "failed the quality gate"
+    after = client.get_model_version_by_alias(name, "champion")
+    assert after.version == champion.version
+
+
+def test_learned_preprocessing_saw_only_training_rows(cleaned_frame):
+    split = split_housing(cleaned_frame)
+    trained = train_and_score("linear", split)
+    preprocess = trained.estimator.regressor_.named_steps["preprocess"]
+    imputer = preprocess.named_transformers_["numeric"].named_steps["simpleimputer"]
+    columns = preprocess.transformers_[1][2]
+    assert imputer.statistics_ == pytest.approx(split.X_train[columns].median().to_numpy())
+    # Lot Frontage gaps are back in the features, and filled from training rows only.
+    assert split.X_train["Lot Frontage"].isna().sum() > 0
+    skewed = preprocess.named_transformers_["skewed"].named_steps["simpleimputer"]
+    skewed_columns = preprocess.transformers_[0][2]
+    assert skewed.statistics_ == pytest.approx(split.X_train[skewed_columns].median().to_numpy())
+    assert set(split.X_train.columns) == set(FEATURES)
+
+
+def test_too_few_training_rows(cleaned_frame):
+    with pytest.raises(TrainingDataError, match=r"Only 98 training rows .* at least 100"):
+        split_housing(cleaned_frame.head(140))
+
+
+def test_unreachable_tracking_uri_fails_fast_with_uri():
+    uri = "http://127.0.0.1:9"
+    started = time.monotonic()
+    with pytest.raises(TrackingUnavailable, match=r"MLflow tracking store http://127.0.0.1:9 is unreachable"):
+        ensure_experiment(uri, "housing_assets")
+    assert time.monotonic() - started < 120
+
+
+def test_invalid_tracking_uri_names_it():
+    with pytest.raises(TrackingUnavailable, match=r"store nonsense://x is unreachable or invalid"):
+        ensure_experiment("nonsense://x", "housing_assets")
+
+
+def test_model_asset_failure_keeps_champion(pipeline_run, tmp_path, monkeypatch):
+    """A model asset whose tracking store is down fails with the URI; the champion stays."""
+    from housing_assets.assets.models import model_assets
+    from housing_assets.resources import housing_mlflow
+
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
+    cleaned = dg.SourceAsset("cleaned_housing")
+
+    @dg.io_manager
+    def frames(_):
+        class Frames(dg.IOManager):
+            def load_input(self, context):
+                return pd.DataFrame()
+
+            def handle_output(self, context, obj):
+                pass
+
+        return Frames()
+
+    result = dg.materialize(
+        [model_assets[0], cleaned],
+        resources={
+            "io_manager": frames,
+            "mlflow": housing_mlflow.configured(
+                {"experiment_name": "housing_assets", "mlflow_tracking_uri": "http://127.0.0.1:9"}
+            ),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    messages = " ".join(
+        str(e.event_specific_data.error.to_string()) for e in result.all_events if e.is_failure
+    ) if any(e.is_failure for e in result.all_events) else ""
+    assert "http://127.0.0.1:9" in messages
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
+    after = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
+    assert after == before
