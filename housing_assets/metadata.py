@@ -8,7 +8,9 @@ PREVIEW_ROWS = 5
 
 def column_schema(frame: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(
-        columns=[dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()]
+        columns=[
+            dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()
+        ]
     )
 
 

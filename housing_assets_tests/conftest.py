@@ -48,6 +48,6 @@ def pipeline_run():
 
     (SESSION_HOME / "dagster").mkdir(exist_ok=True)
     instance = dg.DagsterInstance.local_temp(str(SESSION_HOME / "dagster"))
-    result = defs.get_job_def("housing_pipeline").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("housing_pipeline").execute_in_process(instance=instance)
     assert mlflow.active_run() is None, "the MLflow hook must end the Dagster run's MLflow run"
     return result, instance

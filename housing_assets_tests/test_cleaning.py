@@ -121,4 +121,7 @@ def test_clean_real_data(raw_frame):
     assert cleaned["MS SubClass"].map(type).eq(str).all()
     assert cleaned["Gr Liv Area z-score"].mean() == pytest.approx(0, abs=1e-9)
     assert cleaned["Gr Liv Area z-score"].std(ddof=0) == pytest.approx(1)
-    assert (cleaned["Total SF"] == cleaned["Total Bsmt SF"] + cleaned["1st Flr SF"] + cleaned["2nd Flr SF"]).all()
+    assert (
+        cleaned["Total SF"]
+        == cleaned["Total Bsmt SF"] + cleaned["1st Flr SF"] + cleaned["2nd Flr SF"]
+    ).all()

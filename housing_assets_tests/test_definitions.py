@@ -15,7 +15,10 @@ def test_asset_keys_groups_and_deps():
         "linear_price_model": "ml_pipeline",
         "boosted_price_model": "ml_pipeline",
     } | ({"eda_report": "data_pipeline"} if "eda_report" in groups else {})
-    parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys} for key in graph.get_all_asset_keys()}
+    parents = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
     assert parents["cleaned_housing"] == {"raw_housing"}
     assert parents["encoded_housing"] == {"cleaned_housing"}
     assert parents["linear_price_model"] == {"cleaned_housing"}
@@ -39,6 +42,6 @@ def test_model_checks_exist():
 
 
 def test_job_runs_in_process_with_mlflow_hook():
-    job = defs.get_job_def("housing_pipeline")
+    job = defs.resolve_job_def("housing_pipeline")
     assert job.executor_def is dg.in_process_executor
     assert "end_mlflow_on_run_finished" in {hook.name for hook in job.hook_defs}

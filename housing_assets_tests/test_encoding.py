@@ -14,14 +14,18 @@ from housing_assets.lib.encoding import (
 
 
 def _ordinal_frame(**overrides) -> pd.DataFrame:
-    frame = pd.DataFrame({column: [scale[-1], scale[0]] for column, scale in ORDINAL_SCALES.items()})
+    frame = pd.DataFrame(
+        {column: [scale[-1], scale[0]] for column, scale in ORDINAL_SCALES.items()}
+    )
     for column, values in overrides.items():
         frame[column] = values
     return frame
 
 
 def test_map_ordinals_exact_ranks():
-    mapped = map_ordinals(_ordinal_frame(**{"Kitchen Qual": ["Ex", "TA"], "Garage Finish": ["RFn", "None"]}))
+    mapped = map_ordinals(
+        _ordinal_frame(**{"Kitchen Qual": ["Ex", "TA"], "Garage Finish": ["RFn", "None"]})
+    )
     assert mapped["Kitchen Qual"].tolist() == [5, 3]
     assert mapped["Garage Finish"].tolist() == [2, 0]
     assert mapped["Functional"].tolist() == [7, 0]
@@ -44,10 +48,18 @@ def test_group_rare_levels():
 
 def test_bands_are_left_closed():
     frame = pd.DataFrame(
-        {"Gr Liv Area": [999, 1000, 2500], "Year Built": [1939, 1940, 2000], "SalePrice": [99_999, 100_000, 300_000]}
+        {
+            "Gr Liv Area": [999, 1000, 2500],
+            "Year Built": [1939, 1940, 2000],
+            "SalePrice": [99_999, 100_000, 300_000],
+        }
     )
     bands = add_bands(frame)
-    assert bands["Gr Liv Area band"].tolist() == ["under 1,000 sq ft", "1,000-1,499 sq ft", "2,500 sq ft and more"]
+    assert bands["Gr Liv Area band"].tolist() == [
+        "under 1,000 sq ft",
+        "1,000-1,499 sq ft",
+        "2,500 sq ft and more",
+    ]
     assert bands["Year Built band"].tolist() == ["before 1940", "1940-1969", "2000 and later"]
     assert bands["SalePrice band"].tolist() == ["under $100k", "$100k-$149k", "$300k and more"]
 

@@ -85,7 +85,8 @@ def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     io_manager = WarehouseIOManager(database=database, schema="housing")
     assets = [raw_housing, cleaned_housing, encoded_housing]
     good = dg.materialize(
-        assets, resources={"io_manager": io_manager, "source": HousingSource(location=str(ames_csv))}
+        assets,
+        resources={"io_manager": io_manager, "source": HousingSource(location=str(ames_csv))},
     )
     assert good.success
 

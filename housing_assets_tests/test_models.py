@@ -87,7 +87,10 @@ def test_champion_is_the_best_and_predicts(pipeline_run, cleaned_frame):
     _, instance = pipeline_run
     client = MlflowClient(settings.mlflow_tracking_uri())
     champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion")
-    rmses = {n: latest_metadata(instance, n)["test_rmse"] for n in ("linear_price_model", "boosted_price_model")}
+    rmses = {
+        n: latest_metadata(instance, n)["test_rmse"]
+        for n in ("linear_price_model", "boosted_price_model")
+    }
     assert float(champion.tags["test_rmse"]) == pytest.approx(min(rmses.values()))
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
     rows = model_features(cleaned_frame.head(20))
@@ -135,7 +138,9 @@ def test_too_few_training_rows(cleaned_frame):
 def test_unreachable_tracking_uri_fails_fast_with_uri():
     uri = "http://127.0.0.1:9"
     started = time.monotonic()
-    with pytest.raises(TrackingUnavailable, match=r"MLflow tracking store http://127.0.0.1:9 is unreachable"):
+    with pytest.raises(
+        TrackingUnavailable, match=r"MLflow tracking store http://127.0.0.1:9 is unreachable"
+    ):
         ensure_experiment(uri, "housing_assets")
     assert time.monotonic() - started < 120
 
@@ -176,9 +181,13 @@ def test_model_asset_failure_keeps_champion(pipeline_run, tmp_path, monkeypatch)
         raise_on_error=False,
     )
     assert not result.success
-    messages = " ".join(
-        str(e.event_specific_data.error.to_string()) for e in result.all_events if e.is_failure
-    ) if any(e.is_failure for e in result.all_events) else ""
+    messages = (
+        " ".join(
+            str(e.event_specific_data.error.to_string()) for e in result.all_events if e.is_failure
+        )
+        if any(e.is_failure for e in result.all_events)
+        else ""
+    )
     assert "http://127.0.0.1:9" in messages
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
     after = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version

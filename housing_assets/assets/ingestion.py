@@ -8,7 +8,9 @@ from housing_assets.resources import HousingSource
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})
-def raw_housing(context: dg.AssetExecutionContext, source: HousingSource) -> dg.Output[pd.DataFrame]:
+def raw_housing(
+    context: dg.AssetExecutionContext, source: HousingSource
+) -> dg.Output[pd.DataFrame]:
     """Ames Housing sales as read from the source, validated (columns, numbers, prices)."""
     raw = source.load()
     context.log.info(

@@ -8,7 +8,6 @@ fails its blocking check is never promoted.
 """
 
 import dagster as dg
-import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -41,20 +40,28 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
         required_resource_keys={"mlflow"},
         check_specs=model_check_specs(key),
     )
-    def _model(context: dg.AssetExecutionContext, cleaned_housing: pd.DataFrame) -> dg.MaterializeResult:
+    def _model(
+        context: dg.AssetExecutionContext, cleaned_housing: pd.DataFrame
+    ) -> dg.MaterializeResult:
         split = split_housing(cleaned_housing)
         context.log.info(
             f"Split {len(cleaned_housing)} rows 70/30: {len(split.X_train)} train, "
             f"{len(split.X_test)} test, {split.X_train.shape[1]} features"
         )
-        tracking = context.resources.mlflow
-        with mlflow.start_run(
+        tracking = (
+            context.resources.mlflow
+        )  # dagster-mlflow: the Dagster run's MLflow run is active
+        with tracking.start_run(
             run_name=name, nested=True, tags={"dagster_run_id": context.run_id, "model_kind": kind}
         ) as run:
             trained = train_and_score(kind, split)
-            mlflow.log_params({**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test)})
-            mlflow.log_metrics(trained.metrics)
-            model_info = log_sklearn_model(trained.estimator, split.X_train, settings.REGISTERED_MODEL)
+            tracking.log_params(
+                {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test)}
+            )
+            tracking.log_metrics(trained.metrics)
+            model_info = log_sklearn_model(
+                trained.estimator, split.X_train, settings.REGISTERED_MODEL
+            )
         metrics = trained.metrics
         context.log.info(f"{name} params {trained.params}; metrics {metrics}")
 
@@ -81,9 +88,7 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
             f"{'promoted' if decision.promoted else 'unchanged'} ({decision.reason})"
         )
         comparison = comparison_table(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
-        run_url = (
-            f"{settings.mlflow_ui_url()}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-        )
+        run_url = f"{settings.mlflow_ui_url()}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
         return dg.MaterializeResult(
             metadata={
                 **metrics,

@@ -15,7 +15,9 @@ from housing_assets.metadata import markdown_table, table_metadata
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})
-def cleaned_housing(context: dg.AssetExecutionContext, raw_housing: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def cleaned_housing(
+    context: dg.AssetExecutionContext, raw_housing: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
     """Sales with fixed dtypes, domain-correct NA levels, imputed gaps and z-score copies."""
     result = clean_housing(raw_housing)
     cleaned = result.frame
@@ -51,14 +53,18 @@ def cleaned_housing(context: dg.AssetExecutionContext, raw_housing: pd.DataFrame
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})
-def encoded_housing(context: dg.AssetExecutionContext, cleaned_housing: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def encoded_housing(
+    context: dg.AssetExecutionContext, cleaned_housing: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
     """Ordinal ranks, one-hot nominal categories (rare levels grouped) and value bands."""
     result = encode_housing(cleaned_housing)
     summary = encoding_summary(result)
     context.log.info(
         f"Rows in {len(cleaned_housing)}, out {len(result.frame)}, columns {result.frame.shape[1]}"
     )
-    context.log.info(f"Ordinal-mapped {len(result.ordinal_mapped)} columns: {result.ordinal_mapped}")
+    context.log.info(
+        f"Ordinal-mapped {len(result.ordinal_mapped)} columns: {result.ordinal_mapped}"
+    )
     context.log.info(f"One-hot encoded {len(result.one_hot)} columns: {result.one_hot}")
     context.log.info(f"Rare levels grouped as 'Other': {result.rare_grouped}")
     context.log.info(f"Binned: {result.binned}")

@@ -79,7 +79,9 @@ def map_ordinals(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(mapped, index=frame.index)
 
 
-def group_rare_levels(values: pd.Series, min_share: float = RARE_SHARE) -> tuple[pd.Series, list[str]]:
+def group_rare_levels(
+    values: pd.Series, min_share: float = RARE_SHARE
+) -> tuple[pd.Series, list[str]]:
     shares = values.value_counts(normalize=True)
     rare = sorted(shares.index[shares < min_share])
     if len(rare) < 2:  # grouping a single level would only rename it
@@ -123,7 +125,12 @@ def encode_housing(cleaned: pd.DataFrame) -> EncodingResult:
 def encoding_summary(result: EncodingResult) -> pd.DataFrame:
     """One row per source column: how it was encoded and which rare levels were grouped."""
     rows = [
-        {"column": c, "encoding": "ordinal rank", "levels": len(ORDINAL_SCALES[c]), "rare levels grouped": ""}
+        {
+            "column": c,
+            "encoding": "ordinal rank",
+            "levels": len(ORDINAL_SCALES[c]),
+            "rare levels grouped": "",
+        }
         for c in result.ordinal_mapped
     ]
     rows += [
@@ -135,5 +142,8 @@ def encoding_summary(result: EncodingResult) -> pd.DataFrame:
         }
         for c, n in result.one_hot.items()
     ]
-    rows += [{"column": c, "encoding": "bands", "levels": len(BANDS[c][1]), "rare levels grouped": ""} for c in result.binned]
+    rows += [
+        {"column": c, "encoding": "bands", "levels": len(BANDS[c][1]), "rare levels grouped": ""}
+        for c in result.binned
+    ]
     return pd.DataFrame(rows)

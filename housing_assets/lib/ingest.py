@@ -78,7 +78,9 @@ def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:
         bad = text.notna() & numbers.isna()
         if bad.any():
             examples = ", ".join(repr(v) for v in text[bad].unique()[:EXAMPLES_IN_MESSAGE])
-            problems.append(f"column '{column}' has {int(bad.sum())} non-numeric value(s): {examples}")
+            problems.append(
+                f"column '{column}' has {int(bad.sum())} non-numeric value(s): {examples}"
+            )
         frame[column] = numbers
     if problems:
         raise SourceError(f"Source {location}: " + "; ".join(problems))

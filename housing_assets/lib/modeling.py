@@ -187,7 +187,9 @@ def build_boosted_model() -> TransformedTargetRegressor:
             ),
         ]
     )
-    is_nominal = [False] * (len(MODEL_NUMERIC) + len(ORDINAL_SCALES)) + [True] * len(NOMINAL_COLUMNS)
+    is_nominal = [False] * (len(MODEL_NUMERIC) + len(ORDINAL_SCALES)) + [True] * len(
+        NOMINAL_COLUMNS
+    )
     booster = HistGradientBoostingRegressor(
         learning_rate=BOOSTER_LEARNING_RATE,
         max_iter=BOOSTER_ITERATIONS,
@@ -248,7 +250,10 @@ def train_and_score(kind: str, split: Split) -> TrainedModel:
     predictions = estimator.predict(split.X_test)
     train_metrics = regression_metrics(y_train, estimator.predict(X_train))
     metrics = {
-        **{f"test_{name}": value for name, value in regression_metrics(split.y_test, predictions).items()},
+        **{
+            f"test_{name}": value
+            for name, value in regression_metrics(split.y_test, predictions).items()
+        },
         "train_rmse": train_metrics["rmse"],
         "train_r2": train_metrics["r2"],
         "cv_rmse": float(cv_rmse),

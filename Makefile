@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint bench clean-state
+
+run: $(STAMP)  ## set up, then start the Dagster UI + daemon + MLflow UI and run the pipeline
+	$(BIN)/housing-dev
+
+test: $(STAMP)  ## set up, then run the whole test suite
+	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
+	$(BIN)/pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
+	$(BIN)/ruff format --check housing_assets housing_assets_tests benchmarks data
+
+clean-state:  ## delete the run state (.housing/ or $HOUSING_HOME)
+	rm -rf $${HOUSING_HOME:-.housing}
