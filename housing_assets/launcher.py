@@ -73,21 +73,41 @@ def launch_first_run(host: str, port: int) -> str:
     )
 
 
+def _default_sigint() -> None:
+    # A shell that starts us in the background ignores SIGINT, and children inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    # Own process group, so Ctrl-C handling stops the whole tree of each server.
-    return subprocess.Popen(command, env=env, cwd=settings.PROJECT_ROOT, start_new_session=True)
+    # Own process group, so stopping reaches each server's whole tree.
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=settings.PROJECT_ROOT,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
+    """SIGINT (each server's graceful stop), then SIGKILL whatever is left after 20 s."""
     for process in processes:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGINT)
     deadline = time.monotonic() + 20
     for process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # stragglers: grpc servers, job runners
+        except ProcessLookupError:
+            pass
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,10 +119,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-first-run", action="store_true", help="only start the servers")
     args = parser.parse_args(argv)
+    # Ctrl-C, and also SIGTERM or a SIGINT that a parent shell would otherwise ignore.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
     env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home())}
     env["HOUSING_HOME"] = str(settings.state_dir())
     env.setdefault("MLFLOW_UI_URL", f"http://{args.host}:{args.mlflow_port}")
+    # MLflow 3's server starts background job consumers that poll the CPU; nothing here uses them.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     processes: list[subprocess.Popen] = []
     try:
         tracking_uri = settings.mlflow_tracking_uri()
@@ -113,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             processes.append(
                 start(
                     [bin_path("mlflow"), "ui", "--backend-store-uri", tracking_uri,
-                     "--host", args.host, "--port", str(args.mlflow_port)],
+                     "--host", args.host, "--port", str(args.mlflow_port), "--workers", "1"],
                     env,
                 )
             )  # fmt: skip

@@ -1,0 +1,96 @@
+"""EDA: the statistics of the sales as warehouse tables, and one offline HTML report.
+
+The supporting tables are replaced together in one DuckDB transaction, so a failed run leaves
+the previous run's tables in place rather than a mix of two runs. The headline findings also
+go into the materialisation metadata, so the Dagster UI shows them (and plots the numbers
+across runs) without opening the report.
+"""
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from housing_assets import settings
+from housing_assets.lib.charts import build_charts
+from housing_assets.lib.eda import run_eda, skipped_table, warehouse_tables
+from housing_assets.lib.report import (
+    REPORT_NAME,
+    build_report_html,
+    findings_markdown,
+    write_report,
+)
+from housing_assets.metadata import markdown_table
+from housing_assets.resources import WAREHOUSE_SCHEMA
+
+
+def replace_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> None:
+    """CREATE OR REPLACE every table inside one transaction: all of them change, or none."""
+    connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in tables.items():
+            connection.register("eda_frame", frame)
+            connection.execute(
+                f'CREATE OR REPLACE TABLE "{schema}"."{name}" AS SELECT * FROM eda_frame'
+            )
+            connection.unregister("eda_frame")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+@dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb", "plotly"})
+def eda_report(
+    context: dg.AssetExecutionContext,
+    raw_housing: pd.DataFrame,
+    cleaned_housing: pd.DataFrame,
+    encoded_housing: pd.DataFrame,
+    warehouse: DuckDBResource,
+) -> dg.MaterializeResult:
+    """Correlations, associations, bands, encoding and feature importance, with an HTML report."""
+    result = run_eda(raw_housing, cleaned_housing, encoded_housing)
+    charts = build_charts(cleaned_housing, result)
+    tables = warehouse_tables(result)
+    with warehouse.get_connection() as connection:
+        replace_tables(connection, WAREHOUSE_SCHEMA, tables)
+    report = write_report(
+        build_report_html(result, charts), settings.reports_dir() / REPORT_NAME, len(charts)
+    )
+    top = result.target_correlations.iloc[0]
+    importance = result.importance
+    context.log.info(
+        f"Correlations of {len(result.target_correlations)} numeric features with the price; "
+        f"strongest: {top['feature']} (Pearson {top['pearson']:.3f})"
+    )
+    context.log.info(
+        f"Associations: {len(result.eta)} eta and {len(result.cramers_v)} Cramer's V pairs"
+    )
+    context.log.info(
+        f"Feature importance of {len(importance.table)} features on {importance.training_rows} "
+        f"training rows; rank agreement (Spearman) {importance.rank_agreement:.3f}"
+    )
+    context.log.info(f"Skipped columns: {[tuple(s) for s in result.skipped] or 'none'}")
+    context.log.info(f"Wrote {sorted(tables)} to schema {WAREHOUSE_SCHEMA}")
+    context.log.info(
+        f"Report: {report.path} ({report.n_bytes:,} bytes, {report.chart_count} charts)"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "report_path": dg.MetadataValue.path(str(report.path)),
+            "findings": dg.MetadataValue.md(findings_markdown(result)),
+            "top_feature_by_pearson": str(top["feature"]),
+            "top_pearson_r": float(top["pearson"]),
+            "rank_agreement_spearman": float(importance.rank_agreement),
+            "importance_holdout_r2": float(importance.holdout_r2),
+            "importance_training_rows": importance.training_rows,
+            "chart_count": report.chart_count,
+            "html_size_bytes": report.n_bytes,
+            "rows_analysed": result.rows,
+            "skipped_column_count": len(result.skipped),
+            "skipped_columns": markdown_table(skipped_table(result.skipped), index=False),
+            "tables_written": dg.MetadataValue.json(
+                [f"{WAREHOUSE_SCHEMA}.{name}" for name in tables]
+            ),
+        }
+    )
