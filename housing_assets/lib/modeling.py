@@ -35,6 +35,7 @@ from sklearn.preprocessing import (
     SplineTransformer,
     StandardScaler,
 )
+from threadpoolctl import threadpool_limits
 
 from housing_assets.lib.cleaning import restore_imputed_gaps
 from housing_assets.lib.columns import (
@@ -226,7 +227,16 @@ def _cv() -> KFold:
 
 
 def train_and_score(kind: str, split: Split) -> TrainedModel:
-    """Tune by CV on the training split, refit on it, score once on the test split."""
+    """Tune by CV on the training split, refit on it, score once on the test split.
+
+    OpenMP is held to one thread: on a shared 2-core machine the booster's spinning threads
+    slowed a fit up to 7x when another process wanted a core, while one thread costs little.
+    """
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _train_and_score(kind, split)
+
+
+def _train_and_score(kind: str, split: Split) -> TrainedModel:
     X_train, y_train = split.X_train, split.y_train
     if kind == "linear":
         estimator = build_linear_model().fit(X_train, y_train)
