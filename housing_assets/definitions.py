@@ -4,7 +4,7 @@ import dagster as dg
 
 from housing_assets.assets import ingestion, preparation
 from housing_assets.assets.models import model_assets
-from housing_assets.automation import housing_pipeline
+from housing_assets.automation import housing_pipeline, housing_pipeline_schedule
 from housing_assets.resources import (
     HousingSource,
     mlflow_resource,
@@ -15,6 +15,7 @@ from housing_assets.resources import (
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules([ingestion, preparation]), *model_assets],
     jobs=[housing_pipeline],
+    schedules=[housing_pipeline_schedule],
     resources={
         "io_manager": warehouse_io_manager(),
         "source": HousingSource(),
