@@ -25,5 +25,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
 	$(BIN)/ruff format --check housing_assets housing_assets_tests benchmarks data
 
+bench: $(STAMP)  ## benchmark scripts; each prints its figures
+	$(BIN)/python benchmarks/bench_eda.py
+
 clean-state:  ## delete the run state (.housing/ or $HOUSING_HOME)
 	rm -rf $${HOUSING_HOME:-.housing}

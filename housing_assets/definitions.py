@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from housing_assets.assets import ingestion, preparation
+from housing_assets.assets import eda, ingestion, preparation
 from housing_assets.assets.models import model_assets
 from housing_assets.automation import housing_pipeline, housing_pipeline_schedule
 from housing_assets.resources import (
@@ -13,7 +13,7 @@ from housing_assets.resources import (
 )
 
 defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([ingestion, preparation]), *model_assets],
+    assets=[*dg.load_assets_from_modules([ingestion, preparation, eda]), *model_assets],
     jobs=[housing_pipeline],
     schedules=[housing_pipeline_schedule],
     resources={
