@@ -4,10 +4,17 @@ Every result records the observed value and the threshold in its metadata, so a 
 on its own in the UI. Blocking checks stop downstream assets from running on bad data.
 """
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import dagster as dg
 import numpy as np
+import pandas as pd
 
+from housing_assets.lib import quality
+from housing_assets.lib.drift import PSI_WARN
 from housing_assets.lib.modeling import MIN_TEST_R2
+from housing_assets.lib.quality import RuleOutcome
 
 MAX_RMSE_REGRESSION = 0.05
 
@@ -62,3 +69,98 @@ def model_check_results(
             },
         ),
     ]
+
+
+# Data quality. Each rule is a pure function in lib/quality.py; here it gets a name, a
+# severity and whether it blocks the assets downstream.
+class DataRule(NamedTuple):
+    name: str
+    rule: Callable[[pd.DataFrame], RuleOutcome]
+    description: str
+    blocking: bool
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+
+
+RAW_RULES = (
+    DataRule("required_columns_present", quality.required_columns_present,
+             "All 82 Ames columns are present.", blocking=True),
+    DataRule("at_least_1000_rows", quality.enough_rows,
+             f"At least {quality.MIN_RAW_ROWS:,} sales.", blocking=True),
+    DataRule("unique_pid", quality.unique_pids,
+             "Each parcel id (PID) appears once.", blocking=True),
+    DataRule("sale_price_positive", quality.positive_sale_prices,
+             "Every SalePrice is a positive number.", blocking=True),
+)  # fmt: skip
+CLEANED_RULES = (
+    DataRule("no_missing_values", quality.no_missing_values,
+             "Cleaning left no missing value.", blocking=True),
+    DataRule("areas_non_negative", quality.areas_non_negative,
+             "Every area (sq ft) is 0 or more.", blocking=True),
+    DataRule("year_built_not_after_sale", quality.built_not_after_sale,
+             "Year built is not after the year sold; counts the exceptions.", blocking=False,
+             severity=dg.AssetCheckSeverity.WARN),
+    DataRule("remodel_not_before_built", quality.remodel_not_before_built,
+             "Year remodelled is not before year built; counts the exceptions.", blocking=False,
+             severity=dg.AssetCheckSeverity.WARN),
+)  # fmt: skip
+DRIFT_CHECK = "no_drift_against_reference"
+
+
+def data_check_specs(key: dg.AssetKey, rules) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(r.name, asset=key, description=r.description, blocking=r.blocking)
+        for r in rules
+    ]
+
+
+def data_check_results(key: dg.AssetKey, rules, frame: pd.DataFrame) -> list[dg.AssetCheckResult]:
+    results = []
+    for r in rules:
+        outcome = r.rule(frame)
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name=r.name,
+                passed=bool(outcome.passed),
+                severity=r.severity,
+                metadata={
+                    "observed": outcome.observed,
+                    "threshold": outcome.threshold,
+                    "detail": outcome.detail,
+                },
+            )
+        )
+    return results
+
+
+def drift_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        DRIFT_CHECK,
+        asset=key,
+        description=f"PSI of each key feature against the pinned reference is at most {PSI_WARN}.",
+    )
+
+
+def drift_check_result(key: dg.AssetKey, table: pd.DataFrame | None) -> dg.AssetCheckResult:
+    """WARN when any key feature's PSI is above the threshold; no reference yet passes."""
+    if table is None:
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=DRIFT_CHECK,
+            passed=True,
+            metadata={"reference": "pinned on this run", "threshold_psi": PSI_WARN},
+        )
+    drifted = table.loc[table["drifted"], "feature"].tolist()
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=DRIFT_CHECK,
+        passed=not drifted,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "max_psi": float(table["psi"].max()),
+            "threshold_psi": PSI_WARN,
+            "drifted_features": ", ".join(drifted) or "none",
+            **{f"psi {row.feature}": float(row.psi) for row in table.itertuples()},
+            "drift": dg.MetadataValue.md(table.to_markdown(index=False)),
+        },
+    )

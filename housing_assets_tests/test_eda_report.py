@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from housing_assets.assets.eda import eda_report, replace_tables
+from housing_assets.assets.eda import eda_report
+from housing_assets.lib.warehouse import replace_tables
 from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
 from housing_assets.lib.charts import build_charts

@@ -19,25 +19,9 @@ from housing_assets.lib.report import (
     findings_markdown,
     write_report,
 )
+from housing_assets.lib.warehouse import replace_tables
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
-
-
-def replace_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> None:
-    """CREATE OR REPLACE every table inside one transaction: all of them change, or none."""
-    connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    connection.execute("BEGIN TRANSACTION")
-    try:
-        for name, frame in tables.items():
-            connection.register("eda_frame", frame)
-            connection.execute(
-                f'CREATE OR REPLACE TABLE "{schema}"."{name}" AS SELECT * FROM eda_frame'
-            )
-            connection.unregister("eda_frame")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb", "plotly"})

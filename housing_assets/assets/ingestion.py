@@ -1,23 +1,29 @@
 """Ingestion: the raw sales, read from the configured source and validated before storing."""
 
-import dagster as dg
-import pandas as pd
+from collections.abc import Iterator
 
+import dagster as dg
+
+from housing_assets.checks import RAW_RULES, data_check_results, data_check_specs
 from housing_assets.metadata import table_metadata
 from housing_assets.resources import HousingSource
 
+RAW_KEY = dg.AssetKey("raw_housing")
 
-@dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})
-def raw_housing(
-    context: dg.AssetExecutionContext, source: HousingSource
-) -> dg.Output[pd.DataFrame]:
+
+@dg.asset(
+    group_name="data_pipeline",
+    kinds={"pandas", "duckdb"},
+    check_specs=data_check_specs(RAW_KEY, RAW_RULES),
+)
+def raw_housing(context: dg.AssetExecutionContext, source: HousingSource) -> Iterator:
     """Ames Housing sales as read from the source, validated (columns, numbers, prices)."""
     raw = source.load()
     context.log.info(
         f"Read {len(raw.frame)} rows x {raw.frame.shape[1]} columns ({raw.n_bytes:,} bytes, "
         f"sha256 {raw.sha256[:12]}) from {source.location}"
     )
-    return dg.Output(
+    yield dg.Output(
         raw.frame,
         # The bytes' hash is the data version: unchanged bytes mean unchanged downstream data.
         data_version=dg.DataVersion(raw.sha256),
@@ -28,3 +34,4 @@ def raw_housing(
             "source_bytes": raw.n_bytes,
         },
     )
+    yield from data_check_results(RAW_KEY, RAW_RULES, raw.frame)

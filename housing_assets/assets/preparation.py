@@ -1,8 +1,22 @@
-"""Preparation: the cleaned table (types, NA handling, imputation, z-scores) and the encoded one."""
+"""Preparation: the cleaned table (types, NA handling, imputation, z-scores) and the encoded one.
+
+The cleaned table's quality checks and its drift against the reference run inside the asset,
+on the frame already in memory, rather than as separate checks that would read it back.
+"""
+
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
+from housing_assets.checks import (
+    CLEANED_RULES,
+    data_check_results,
+    data_check_specs,
+    drift_check_result,
+    drift_check_spec,
+)
 from housing_assets.lib.cleaning import (
     clean_housing,
     dtype_table,
@@ -10,14 +24,44 @@ from housing_assets.lib.cleaning import (
     summary_statistics,
 )
 from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_FEATURES
+from housing_assets.lib.drift import DRIFT_FEATURES, drift_table
 from housing_assets.lib.encoding import encode_housing, encoding_summary
+from housing_assets.lib.warehouse import read_table, replace_tables
 from housing_assets.metadata import markdown_table, table_metadata
+from housing_assets.resources import WAREHOUSE_SCHEMA
+
+CLEANED_KEY = dg.AssetKey("cleaned_housing")
+DRIFT_REFERENCE_TABLE = "drift_reference"
 
 
-@dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})
+def compare_with_drift_reference(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    cleaned: pd.DataFrame,
+    accepted: bool,
+) -> pd.DataFrame | None:
+    """The drift table against the pinned reference; pins this data if there is none yet."""
+    with warehouse.get_connection() as connection:
+        reference = read_table(connection, WAREHOUSE_SCHEMA, DRIFT_REFERENCE_TABLE)
+        if reference is None:
+            if accepted:
+                snapshot = cleaned[list(DRIFT_FEATURES)]
+                replace_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
+                context.log.info(f"Pinned the drift reference: {len(snapshot)} rows")
+            return None
+    table = drift_table(reference, cleaned)
+    context.log.info(f"Drift against the reference ({len(reference)} rows):\n{table.to_string()}")
+    return table
+
+
+@dg.asset(
+    group_name="data_pipeline",
+    kinds={"pandas", "duckdb"},
+    check_specs=[*data_check_specs(CLEANED_KEY, CLEANED_RULES), drift_check_spec(CLEANED_KEY)],
+)
 def cleaned_housing(
-    context: dg.AssetExecutionContext, raw_housing: pd.DataFrame
-) -> dg.Output[pd.DataFrame]:
+    context: dg.AssetExecutionContext, raw_housing: pd.DataFrame, warehouse: DuckDBResource
+) -> Iterator:
     """Sales with fixed dtypes, domain-correct NA levels, imputed gaps and z-score copies."""
     result = clean_housing(raw_housing)
     cleaned = result.frame
@@ -34,7 +78,16 @@ def cleaned_housing(
     context.log.info(f"Missing values per column, before -> after:\n{missing.to_string()}")
     context.log.info(f"Data types changed:\n{changed_dtypes.to_string()}")
     context.log.info(f"Summary statistics:\n{stats.to_string()}")
-    return dg.Output(
+    checks = data_check_results(CLEANED_KEY, CLEANED_RULES, cleaned)
+    accepted = all(c.passed for c, r in zip(checks, CLEANED_RULES, strict=True) if r.blocking)
+    drift = compare_with_drift_reference(context, warehouse, cleaned, accepted)
+    drift_metadata = (
+        {}
+        if drift is None
+        else {f"drift_psi/{row.feature}": float(row.psi) for row in drift.itertuples()}
+        | {"drift_max_psi": float(drift["psi"].max())}
+    )
+    yield dg.Output(
         cleaned,
         metadata={
             **table_metadata(cleaned),
@@ -48,8 +101,11 @@ def cleaned_housing(
             "missing_values": markdown_table(missing),
             "summary_statistics": markdown_table(stats),
             "data_types": markdown_table(changed_dtypes),
+            **drift_metadata,
         },
     )
+    yield from checks
+    yield drift_check_result(CLEANED_KEY, drift)
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})
