@@ -1,12 +1,23 @@
-"""The job that runs the whole graph.
+"""Automation: the pipeline job and its 2-minute schedule, failure alerts, retention, drift re-pin.
 
 The job runs in one process (`in_process_executor`): on a 2-core machine a subprocess per step
 costs about 2-3 s of imports each (dagster, mlflow, sklearn), which would dominate a run of
 this size; and with MLflow 3 every exiting step process would end the shared MLflow run.
 """
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 from dagster_mlflow import end_mlflow_on_run_finished
+from pydantic import Field
+
+from housing_assets import settings
+from housing_assets.assets.preparation import DRIFT_REFERENCE_TABLE
+from housing_assets.lib.alerts import append_alert, post_webhook
+from housing_assets.lib.drift import DRIFT_FEATURES
+from housing_assets.lib.warehouse import read_table, replace_tables
+from housing_assets.resources import WAREHOUSE_SCHEMA
 
 housing_pipeline = dg.define_asset_job(
     "housing_pipeline",
@@ -43,3 +54,108 @@ def housing_pipeline_schedule(context: dg.ScheduleEvaluationContext):
             "overlapping runs would race on the warehouse and the champion alias."
         )
     return dg.RunRequest()
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records every failed run (job, run id, failed steps, error) to the alerts log, "
+    "and POSTs it to HOUSING_ALERT_WEBHOOK_URL when that is set.",
+)
+def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
+    step_failures = context.get_step_failure_events()
+    record = {
+        "job": context.dagster_run.job_name,
+        "run_id": context.dagster_run.run_id,
+        "failed_steps": [event.step_key for event in step_failures],
+        "error": (
+            step_failures[0].event_specific_data.error.to_string().strip()
+            if step_failures and step_failures[0].event_specific_data.error
+            else context.failure_event.message
+        ),
+        "recorded_at": datetime.now(UTC).isoformat(),
+    }
+    append_alert(settings.alerts_log(), record)
+    context.log.info(f"Recorded failed run {record['run_id']} in {settings.alerts_log()}")
+    url = settings.alert_webhook_url()
+    if url:
+        try:
+            post_webhook(url, record)
+        except OSError as error:  # the log line above is the record; a dead webhook is logged
+            context.log.warning(f"Alert webhook {url} failed: {error}")
+
+
+FINISHED_STATUSES = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+]
+
+
+def prune_finished_runs(
+    instance: dg.DagsterInstance, older_than: timedelta, now: datetime
+) -> list[str]:
+    """Delete finished runs created before `now - older_than`, with their event logs.
+
+    Only SUCCESS, FAILURE and CANCELED runs are candidates: a queued or running run is never
+    deleted, however old.
+    """
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=FINISHED_STATUSES, created_before=now - older_than)
+    )
+    deleted = []
+    for record in records:
+        instance.delete_run(record.dagster_run.run_id)
+        deleted.append(record.dagster_run.run_id)
+    return deleted
+
+
+class RetentionConfig(dg.Config):
+    days: int = Field(
+        default=7, ge=1, description="Delete finished runs older than this many days."
+    )
+
+
+@dg.op
+def delete_old_runs(context: dg.OpExecutionContext, config: RetentionConfig) -> int:
+    """Deletes finished runs (and their event logs) older than `days`."""
+    deleted = prune_finished_runs(context.instance, timedelta(days=config.days), datetime.now(UTC))
+    context.log.info(f"Deleted {len(deleted)} finished runs older than {config.days} days")
+    return len(deleted)
+
+
+@dg.job(
+    executor_def=dg.in_process_executor,
+    description="Retention: a 2-minute schedule makes 720 runs a day and Dagster OSS never "
+    "prunes them. Deletes finished runs older than N days (default 7).",
+)
+def prune_old_runs():
+    delete_old_runs()
+
+
+prune_old_runs_schedule = dg.ScheduleDefinition(
+    job=prune_old_runs,
+    cron_schedule="17 3 * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily at 03:17: delete finished runs older than 7 days.",
+)
+
+
+@dg.op
+def pin_reference_snapshot(context: dg.OpExecutionContext, warehouse: DuckDBResource) -> int:
+    """Copies the key features of the current cleaned table into the drift reference."""
+    with warehouse.get_connection() as connection:
+        cleaned = read_table(connection, WAREHOUSE_SCHEMA, "cleaned_housing")
+        if cleaned is None:
+            raise dg.Failure("cleaned_housing has not been materialised yet: nothing to pin")
+        snapshot = cleaned[list(DRIFT_FEATURES)]
+        replace_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
+    context.log.info(f"Pinned the drift reference: {len(snapshot)} rows of {list(DRIFT_FEATURES)}")
+    return len(snapshot)
+
+
+@dg.job(
+    executor_def=dg.in_process_executor,
+    description="Re-pin the drift reference to the current cleaned_housing table.",
+)
+def pin_drift_reference():
+    pin_reference_snapshot()

@@ -4,7 +4,14 @@ import dagster as dg
 
 from housing_assets.assets import eda, ingestion, preparation
 from housing_assets.assets.models import model_assets
-from housing_assets.automation import housing_pipeline, housing_pipeline_schedule
+from housing_assets.automation import (
+    housing_pipeline,
+    housing_pipeline_schedule,
+    pin_drift_reference,
+    prune_old_runs,
+    prune_old_runs_schedule,
+    record_failed_runs,
+)
 from housing_assets.resources import (
     HousingSource,
     mlflow_resource,
@@ -14,8 +21,9 @@ from housing_assets.resources import (
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules([ingestion, preparation, eda]), *model_assets],
-    jobs=[housing_pipeline],
-    schedules=[housing_pipeline_schedule],
+    jobs=[housing_pipeline, prune_old_runs, pin_drift_reference],
+    schedules=[housing_pipeline_schedule, prune_old_runs_schedule],
+    sensors=[record_failed_runs],
     resources={
         "io_manager": warehouse_io_manager(),
         "source": HousingSource(),

@@ -87,21 +87,43 @@ def warehouse_resource() -> DuckDBResource:
     return DuckDBResource(database=str(settings.warehouse_path()))
 
 
+class LazyMlFlow:
+    """dagster-mlflow's `MlFlow`, created on first use rather than at resource init.
+
+    The in-process executor initialises every resource of the run before the first step, so
+    an unreachable tracking store would otherwise fail `raw_housing` too. Created lazily, only
+    the model steps meet it, with a message that names the URI, and the data tables still
+    refresh. Everything else is dagster-mlflow's: one MLflow run per Dagster run, tagged
+    `dagster_run_id`, ended by its `end_mlflow_on_run_finished` hook.
+    """
+
+    def __init__(self, init_context: dg.InitResourceContext):
+        self._init_context = init_context
+        self._tracking: MlFlow | None = None
+
+    def _get(self) -> MlFlow:
+        if self._tracking is None:
+            from housing_assets.lib.tracking import ensure_experiment
+
+            config = self._init_context.resource_config
+            ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"])
+            self._tracking = MlFlow(self._init_context)
+        return self._tracking
+
+    def end_run(self, *args, **kwargs):
+        # Called by the hook after the last step; nothing to end if no step tracked anything.
+        return None if self._tracking is None else self._tracking.end_run(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._get(), name)
+
+
 @dg.resource(
     config_schema=MLFLOW_CONFIG_SCHEMA,
-    description="dagster-mlflow's mlflow_tracking, after making sure the store answers.",
+    description="dagster-mlflow's mlflow_tracking, connected on first use with a bounded retry.",
 )
-def housing_mlflow(init_context) -> MlFlow:
-    """dagster-mlflow's resource: one MLflow run per Dagster run, tagged `dagster_run_id`.
-
-    Before handing over, the experiment is created with its artifacts under the state
-    directory (for the local store), and an unreachable store fails fast with its URI.
-    """
-    from housing_assets.lib.tracking import ensure_experiment
-
-    config = init_context.resource_config
-    ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"])
-    return MlFlow(init_context)
+def housing_mlflow(init_context: dg.InitResourceContext) -> LazyMlFlow:
+    return LazyMlFlow(init_context)
 
 
 def mlflow_resource() -> dg.ResourceDefinition:

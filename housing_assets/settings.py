@@ -53,3 +53,12 @@ def mlflow_ui_url() -> str:
     if uri.startswith(("http://", "https://")):
         return uri.rstrip("/")
     return os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+
+
+def alerts_log() -> Path:
+    return state_dir() / "alerts" / "run_failures.log"
+
+
+def alert_webhook_url() -> str | None:
+    """Optional: failed runs are also POSTed as JSON to `HOUSING_ALERT_WEBHOOK_URL`."""
+    return os.environ.get("HOUSING_ALERT_WEBHOOK_URL") or None

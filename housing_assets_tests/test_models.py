@@ -5,7 +5,6 @@ import time
 import dagster as dg
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.model_selection import train_test_split
@@ -150,7 +149,7 @@ def test_invalid_tracking_uri_names_it():
         ensure_experiment("nonsense://x", "housing_assets")
 
 
-def test_model_asset_failure_keeps_champion(pipeline_run, tmp_path, monkeypatch):
+def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_frame):
     """A model asset whose tracking store is down fails with the URI; the champion stays."""
     from housing_assets.assets.models import model_assets
     from housing_assets.resources import housing_mlflow
@@ -163,7 +162,7 @@ def test_model_asset_failure_keeps_champion(pipeline_run, tmp_path, monkeypatch)
     def frames(_):
         class Frames(dg.IOManager):
             def load_input(self, context):
-                return pd.DataFrame()
+                return cleaned_frame
 
             def handle_output(self, context, obj):
                 pass
