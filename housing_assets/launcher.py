@@ -33,6 +33,21 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 2
+# A run whose process died (OOM, SIGKILL) would stay STARTED forever and the schedule's
+# in-flight guard would skip every tick; the monitor ends it after 10 minutes.
+run_monitoring:
+  enabled: true
+  max_runtime_seconds: 600
+  poll_interval_seconds: 30
+# Schedule and sensor ticks: 720 a day each. Runs are pruned by the prune_old_runs job.
+retention:
+  schedule:
+    purge_after_days: 7
+  sensor:
+    purge_after_days:
+      skipped: 1
+      failure: 7
+      success: 7
 """
 
 

@@ -1,0 +1,139 @@
+"""End to end: the main command's webserver and daemon, and the schedule launching the job.
+
+Starts `housing-dev` (dagster dev: webserver + daemon, plus the MLflow UI) over a temporary
+state directory, waits for the 2-minute schedule to launch a run, and asserts what the run
+did: success, every asset materialised, every check evaluated. Then Ctrl-C (SIGINT) must
+stop every process it started.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+pytestmark = pytest.mark.e2e
+
+ASSETS = {
+    "raw_housing", "cleaned_housing", "encoded_housing", "eda_report",
+    "linear_price_model", "boosted_price_model",
+}  # fmt: skip
+CHECKS_PER_ASSET = {
+    "raw_housing": 4, "cleaned_housing": 5, "linear_price_model": 3, "boosted_price_model": 3,
+}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def process_tree(root: int) -> set[int]:
+    output = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in output.splitlines():
+        pid, ppid = map(int, line.split())
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("e2e-home")
+    port, mlflow_port = free_port(), free_port()
+    env = {**os.environ, "HOUSING_HOME": str(home)}
+    env.pop("DAGSTER_HOME", None)
+    log = (home / "housing-dev.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "housing-dev"), "--no-first-run",
+         "--port", str(port), "--mlflow-port", str(mlflow_port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/server_info"), 240, "the webserver")
+        yield home, port, mlflow_port, server
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_schedule_runs_the_whole_graph(dev_server):
+    home, port, mlflow_port, _ = dev_server
+    assert answers(f"http://127.0.0.1:{mlflow_port}/"), "the MLflow UI is served alongside"
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster")))
+    scheduled = dg.RunsFilter(
+        job_name="housing_pipeline", tags={"dagster/schedule_name": "housing_pipeline_schedule"}
+    )
+    runs = wait_for(lambda: instance.get_runs(filters=scheduled), 150, "a scheduled run")
+    run_id = runs[-1].run_id
+    finished = wait_for(
+        lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r, 420, "the run to end"
+    )
+    assert finished.status == dg.DagsterRunStatus.SUCCESS, (home / "housing-dev.log").read_text()[
+        -3000:
+    ]
+
+    materialized = {
+        record.asset_key.to_user_string()
+        for record in instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+        for record in [record.event_log_entry.dagster_event]
+    }
+    assert materialized == ASSETS
+    evaluations = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    per_asset: dict[str, int] = {}
+    for record in evaluations:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        per_asset[data.asset_key.to_user_string()] = (
+            per_asset.get(data.asset_key.to_user_string(), 0) + 1
+        )
+    assert per_asset == CHECKS_PER_ASSET
+    # the schedule is RUNNING by default, and the instance persists under the state directory
+    assert (home / "dagster" / "dagster.yaml").exists()
+    assert (home / "warehouse.duckdb").exists() and (home / "reports" / "eda_report.html").exists()
+
+
+def test_ctrl_c_stops_everything(dev_server):
+    _, port, _, server = dev_server
+    tree = process_tree(server.pid)
+    assert len(tree) > 3, "housing-dev, the MLflow UI and dagster dev's processes"
+    os.kill(server.pid, signal.SIGINT)
+    server.wait(timeout=60)
+    alive = lambda: {p for p in tree if Path(f"/proc/{p}").exists()}  # noqa: E731
+    wait_for(lambda: not alive(), 30, f"processes {alive()} to exit")
+    assert not answers(f"http://127.0.0.1:{port}/server_info")
