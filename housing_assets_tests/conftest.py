@@ -51,3 +51,16 @@ def pipeline_run():
     result = defs.resolve_job_def("housing_pipeline").execute_in_process(instance=instance)
     assert mlflow.active_run() is None, "the MLflow hook must end the Dagster run's MLflow run"
     return result, instance
+
+
+@pytest.fixture(autouse=True)
+def _reset_mlflow_globals():
+    """Tests that point MLflow elsewhere must not leak that into the next test."""
+    yield
+    import mlflow
+
+    from housing_assets import settings
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
