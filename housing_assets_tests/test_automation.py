@@ -1,5 +1,6 @@
 """Automation: the schedule's guard, data checks, drift, retention, failure alerts, re-pin."""
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -98,6 +99,45 @@ def test_schedule_skips_while_a_run_is_in_flight(status):
 def test_schedule_runs_again_after_the_run_finished():
     with dg.instance_for_test() as instance:
         assert housing_pipeline.execute_in_process(instance=instance).success
+        result = housing_pipeline_schedule.evaluate_tick(
+            dg.build_schedule_context(instance=instance)
+        )
+        assert len(result.run_requests) == 1
+
+
+def record_raw_sha(instance, sha: str) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("raw_housing", metadata={"sha256": sha})
+    )
+
+
+def test_schedule_skips_when_the_source_is_unchanged(ames_csv):
+    sha = hashlib.sha256(ames_csv.read_bytes()).hexdigest()
+    with dg.instance_for_test() as instance:
+        run_id = housing_pipeline.execute_in_process(instance=instance).run_id
+        record_raw_sha(instance, sha)
+        result = housing_pipeline_schedule.evaluate_tick(
+            dg.build_schedule_context(instance=instance)
+        )
+        assert result.skip_message == (
+            f"Source {ames_csv} is unchanged since run {run_id} (sha256 {sha[:12]}); "
+            "launch housing_pipeline by hand to force a run."
+        )
+        record_raw_sha(instance, "0" * 64)  # the bytes changed since
+        result = housing_pipeline_schedule.evaluate_tick(
+            dg.build_schedule_context(instance=instance)
+        )
+        assert len(result.run_requests) == 1
+
+
+def test_schedule_runs_when_the_last_run_failed(ames_csv):
+    sha = hashlib.sha256(ames_csv.read_bytes()).hexdigest()
+    with dg.instance_for_test() as instance:
+        housing_pipeline.execute_in_process(instance=instance)
+        record_raw_sha(instance, sha)
+        add_run(instance, dg.DagsterRunStatus.STARTED)
+        run = instance.get_runs(limit=1)[0]
+        instance.report_run_failed(run)
         result = housing_pipeline_schedule.evaluate_tick(
             dg.build_schedule_context(instance=instance)
         )
