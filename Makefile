@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## benchmark scripts; each prints its figures
 	$(BIN)/python benchmarks/bench_eda.py
+	$(BIN)/python benchmarks/bench_models.py
 
 clean-state:  ## delete the run state (.housing/ or $HOUSING_HOME)
 	rm -rf $${HOUSING_HOME:-.housing}

@@ -1,0 +1,70 @@
+"""Benchmark: both price models trained, scored and logged to MLflow, as the model assets do.
+
+Prints the median, min and max over N repetitions of: split, CV-tuned fit, test scoring and
+MLflow logging (params, metrics, model with signature and input example, registry version,
+champion decision) for both models together. A warm-up round runs first so the SQLite store's
+one-off migrations are not counted.
+
+    .venv/bin/python benchmarks/bench_models.py [--repeats 5]
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from housing_assets import settings
+from housing_assets.lib.cleaning import clean_housing
+from housing_assets.lib.ingest import load_source
+from housing_assets.lib.modeling import MIN_TEST_R2, split_housing, train_and_score
+from housing_assets.lib.tracking import ensure_experiment, log_sklearn_model, promote_if_better
+
+
+def train_score_log(cleaned) -> dict[str, float]:
+    timings = {}
+    client = MlflowClient()
+    for kind in ("linear", "boosted"):
+        started = time.perf_counter()
+        split = split_housing(cleaned)
+        with mlflow.start_run(run_name=f"bench-{kind}"):
+            trained = train_and_score(kind, split)
+            mlflow.log_params(trained.params)
+            mlflow.log_metrics(trained.metrics)
+            info = log_sklearn_model(trained.estimator, split.X_train, settings.REGISTERED_MODEL)
+        promote_if_better(
+            client,
+            settings.REGISTERED_MODEL,
+            str(info.registered_model_version),
+            trained.metrics["test_rmse"],
+            trained.metrics["test_r2"] >= MIN_TEST_R2,
+            settings.CHAMPION_ALIAS,
+        )
+        timings[kind] = time.perf_counter() - started
+    timings["both"] = sum(timings.values())
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    cleaned = clean_housing(load_source(str(settings.SHIPPED_SOURCE)).frame).frame
+    with tempfile.TemporaryDirectory() as home:
+        uri = f"sqlite:///{Path(home) / 'mlflow.db'}"
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(experiment_id=ensure_experiment(uri, "bench"))
+        train_score_log(cleaned)  # warm-up: migrations, imports
+        runs = [train_score_log(cleaned) for _ in range(args.repeats)]
+    print(f"models: train + score + log, {args.repeats} repeats (seconds)")
+    print(f"{'model':<10}{'median':>9}{'min':>9}{'max':>9}")
+    for kind in ("linear", "boosted", "both"):
+        values = [run[kind] for run in runs]
+        print(f"{kind:<10}{statistics.median(values):>9.2f}{min(values):>9.2f}{max(values):>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
