@@ -4,6 +4,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
@@ -94,7 +95,7 @@ def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     broken.write_text("Order,PID\n1,2\n")
     bad = dg.materialize(
         assets,
-        resources={"io_manager": io_manager, "source": HousingSource(location=str(broken))},
+        resources={**shared, "source": HousingSource(location=str(broken))},
         raise_on_error=False,
     )
     assert not bad.success
