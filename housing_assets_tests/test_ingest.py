@@ -84,10 +84,10 @@ def test_non_positive_price(tmp_path, ames_csv):
 def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     database = str(tmp_path / "warehouse.duckdb")
     io_manager = WarehouseIOManager(database=database, schema="housing")
+    shared = {"io_manager": io_manager, "warehouse": DuckDBResource(database=database)}
     assets = [raw_housing, cleaned_housing, encoded_housing]
     good = dg.materialize(
-        assets,
-        resources={"io_manager": io_manager, "source": HousingSource(location=str(ames_csv))},
+        assets, resources={**shared, "source": HousingSource(location=str(ames_csv))}
     )
     assert good.success
 
