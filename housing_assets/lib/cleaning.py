@@ -42,15 +42,22 @@ def drop_duplicate_pids(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return frame.loc[~duplicated].reset_index(drop=True), int(duplicated.sum())
 
 
+def category_text(values: pd.Series, code: bool = False) -> pd.Series:
+    """Values as stripped text, missing as None; a numeric code 20.0 becomes '20'.
+
+    Works on the distinct values only (a column has a handful), so it stays cheap at scale.
+    """
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    text = [str(int(v)) if code else str(v).strip() for v in distinct]
+    lookup = np.array([*text, None], dtype=object)  # code -1 (missing) picks the final None
+    return pd.Series(lookup[codes], index=values.index, dtype=object)
+
+
 def fix_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Codes and categories become text without stray whitespace (e.g. 'WD ' -> 'WD')."""
     frame = frame.copy()
     for column in CATEGORICAL_COLUMNS:
-        values = frame[column]
-        if column in CODE_COLUMNS:
-            values = values.map(lambda v: v if pd.isna(v) else str(int(v)))
-        frame[column] = values.astype(object).where(values.notna(), None)
-        frame[column] = frame[column].map(lambda v: v.strip() if isinstance(v, str) else v)
+        frame[column] = category_text(frame[column], code=column in CODE_COLUMNS)
     return frame
 
 
@@ -102,22 +109,21 @@ def impute_remaining(frame: pd.DataFrame) -> pd.DataFrame:
 
 def imputed_cells(missing: pd.DataFrame) -> pd.Series:
     """For each row, the names of the columns whose value was imputed, joined by '|'."""
-    columns = np.array(missing.columns, dtype=object)
-    return pd.Series(
-        [IMPUTED_SEPARATOR.join(columns[row]) for row in missing.to_numpy()],
-        index=missing.index,
-        dtype=object,
-    )
+    cells = np.full(len(missing), "", dtype=object)
+    for column in missing.columns[missing.any()]:
+        rows = missing[column].to_numpy()
+        cells[rows] = cells[rows] + IMPUTED_SEPARATOR + column
+    return pd.Series(cells, index=missing.index, dtype=object).str.removeprefix(IMPUTED_SEPARATOR)
 
 
 def restore_imputed_gaps(cleaned: pd.DataFrame) -> pd.DataFrame:
     """Put NA back where cleaning imputed a value, so a model can learn its own imputation."""
     frame = cleaned.copy()
-    flags = frame[IMPUTED_COLUMNS].fillna("")
-    for column in {c for cell in flags.unique() for c in cell.split(IMPUTED_SEPARATOR) if c}:
-        gap = flags.str.split(IMPUTED_SEPARATOR).map(lambda names, c=column: c in names)
+    names = frame[IMPUTED_COLUMNS].fillna("").str.split(IMPUTED_SEPARATOR).explode()
+    names = names[names != ""]
+    for column, rows in names.groupby(names).groups.items():
         frame[column] = frame[column].astype(object if column in CATEGORICAL_COLUMNS else float)
-        frame.loc[gap, column] = np.nan
+        frame.loc[frame.index.isin(rows), column] = np.nan
     return frame
 
 
