@@ -11,7 +11,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
-from housing_assets.lib.charts import build_charts
+from housing_assets.lib.charts import build_charts, chart_rows
 from housing_assets.lib.eda import run_eda, skipped_table, warehouse_tables
 from housing_assets.lib.report import (
     REPORT_NAME,
@@ -69,6 +69,7 @@ def eda_report(
             "importance_holdout_r2": float(importance.holdout_r2),
             "importance_training_rows": importance.training_rows,
             "chart_count": report.chart_count,
+            "chart_sample_rows": len(chart_rows(cleaned_housing)),
             "html_size_bytes": report.n_bytes,
             "rows_analysed": result.rows,
             "skipped_column_count": len(result.skipped),

@@ -299,8 +299,21 @@ def importance_rank_agreement(importance: pd.DataFrame, agreement: float) -> Cha
     )
 
 
+# Charts of single sales (histograms, the scatter, the box plots) embed every point in the
+# HTML; above this many sales they draw a fixed random sample, so the report stays small.
+CHART_MAX_ROWS = 5_000
+CHART_SAMPLE_SEED = 42
+
+
+def chart_rows(cleaned: pd.DataFrame) -> pd.DataFrame:
+    if len(cleaned) <= CHART_MAX_ROWS:
+        return cleaned
+    return cleaned.sample(n=CHART_MAX_ROWS, random_state=CHART_SAMPLE_SEED)
+
+
 def build_charts(cleaned: pd.DataFrame, result: EdaResult) -> list[Chart]:
     """All figures of the report, univariate first, then bivariate, then importance."""
+    cleaned = chart_rows(cleaned)
     return [
         price_distribution(cleaned),
         log_price_distribution(cleaned),
