@@ -14,7 +14,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
-import skops.io
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -74,6 +73,8 @@ def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str)
     signature = infer_signature(example, estimator.predict(example))
     # MLflow 3 stores sklearn models with skops, which loads only the types it is told to
     # trust. We built this estimator ourselves, so the types it holds are the trusted ones.
+    import skops.io  # 2 s to import (it indexes sklearn's types): only where a model is logged
+
     trusted_types = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
     return mlflow.sklearn.log_model(
         estimator,
