@@ -21,7 +21,12 @@ from housing_assets import settings
 from housing_assets.lib.cleaning import clean_housing
 from housing_assets.lib.ingest import load_source
 from housing_assets.lib.modeling import MIN_TEST_R2, split_housing, train_and_score
-from housing_assets.lib.tracking import ensure_experiment, log_sklearn_model, promote_if_better
+from housing_assets.lib.tracking import (
+    ensure_experiment,
+    log_sklearn_model,
+    promote_if_better,
+    tag_version,
+)
 
 
 def train_score_log(cleaned) -> dict[str, float]:
@@ -35,10 +40,12 @@ def train_score_log(cleaned) -> dict[str, float]:
             mlflow.log_params(trained.params)
             mlflow.log_metrics(trained.metrics)
             info = log_sklearn_model(trained.estimator, split.X_train, settings.REGISTERED_MODEL)
+        version = str(info.registered_model_version)
+        tag_version(client, settings.REGISTERED_MODEL, version, kind, trained.metrics["test_rmse"])
         promote_if_better(
             client,
             settings.REGISTERED_MODEL,
-            str(info.registered_model_version),
+            version,
             trained.metrics["test_rmse"],
             trained.metrics["test_r2"] >= MIN_TEST_R2,
             settings.CHAMPION_ALIAS,

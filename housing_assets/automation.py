@@ -7,6 +7,7 @@ this size; and with MLflow 3 every exiting step process would end the shared MLf
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -14,10 +15,10 @@ from dagster_mlflow import end_mlflow_on_run_finished
 from pydantic import Field
 
 from housing_assets import settings
-from housing_assets.assets.preparation import DRIFT_REFERENCE_TABLE
+from housing_assets.assets.preparation import pin_drift_reference_snapshot
 from housing_assets.lib.alerts import append_alert, post_webhook
 from housing_assets.lib.drift import DRIFT_FEATURES
-from housing_assets.lib.warehouse import read_table, replace_tables
+from housing_assets.lib.warehouse import read_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
 housing_pipeline = dg.define_asset_job(
@@ -37,6 +38,13 @@ IN_FLIGHT_STATUSES = [
 ]
 
 
+FINISHED_STATUSES = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+]
+
+
 def file_sha256(path: str) -> str | None:
     try:
         with open(path, "rb") as source:
@@ -45,17 +53,37 @@ def file_sha256(path: str) -> str | None:
         return None
 
 
-def unchanged_source_reason(instance: dg.DagsterInstance, location: str) -> str | None:
-    """Why this tick may skip: the last run succeeded on exactly these source bytes.
+CODE_VERSION_TAG = "housing/code_version"
+PACKAGE_DIR = Path(__file__).resolve().parent
 
-    Everything downstream of the source is a function of its bytes and the code, so a run
-    on the same bytes would redo identical work. URLs are not hashed (that would mean a
-    download per tick) and always run. A run launched by hand always runs.
+
+def code_version() -> str:
+    """A hash of the package's source: new code means the graph must run again."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def unchanged_source_reason(instance: dg.DagsterInstance, location: str) -> str | None:
+    """Why this tick may skip: the last whole-graph run succeeded on these bytes and this code.
+
+    Everything downstream of the source is a function of its bytes and the code, so such a
+    run would redo identical work. Runs of a subset of the assets do not count. URLs are not
+    hashed (that would mean a download per tick) and always run; a run launched by hand
+    always runs.
     """
     if location.startswith(("http://", "https://")):
         return None
-    last = instance.get_run_records(filters=dg.RunsFilter(job_name=housing_pipeline.name), limit=1)
-    if not last or last[0].dagster_run.status != dg.DagsterRunStatus.SUCCESS:
+    finished = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=housing_pipeline.name, statuses=FINISHED_STATUSES),
+        limit=20,
+    )
+    whole = [r.dagster_run for r in finished if not r.dagster_run.asset_selection]
+    if not whole or whole[0].status != dg.DagsterRunStatus.SUCCESS:
+        return None
+    if whole[0].tags.get(CODE_VERSION_TAG) != code_version():
         return None
     event = instance.get_latest_materialization_event(dg.AssetKey("raw_housing"))
     stored = event.asset_materialization.metadata.get("sha256") if event else None
@@ -63,7 +91,7 @@ def unchanged_source_reason(instance: dg.DagsterInstance, location: str) -> str 
     if stored is None or current is None or stored.value != current:
         return None
     return (
-        f"Source {location} is unchanged since run {last[0].dagster_run.run_id} "
+        f"Source {location} is unchanged since run {whole[0].run_id} "
         f"(sha256 {current[:12]}); launch housing_pipeline by hand to force a run."
     )
 
@@ -89,7 +117,7 @@ def housing_pipeline_schedule(context: dg.ScheduleEvaluationContext):
     unchanged = unchanged_source_reason(context.instance, settings.source_location())
     if unchanged:
         return dg.SkipReason(unchanged)
-    return dg.RunRequest()
+    return dg.RunRequest(tags={CODE_VERSION_TAG: code_version()})
 
 
 @dg.run_failure_sensor(
@@ -118,13 +146,6 @@ def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
             post_webhook(url, record)
         except OSError as error:  # the log line above is the record; a dead webhook is logged
             context.log.warning(f"Alert webhook {url} failed: {error}")
-
-
-FINISHED_STATUSES = [
-    dg.DagsterRunStatus.SUCCESS,
-    dg.DagsterRunStatus.FAILURE,
-    dg.DagsterRunStatus.CANCELED,
-]
 
 
 def prune_finished_runs(
@@ -183,10 +204,9 @@ def pin_reference_snapshot(context: dg.OpExecutionContext, warehouse: DuckDBReso
         cleaned = read_table(connection, WAREHOUSE_SCHEMA, "cleaned_housing")
         if cleaned is None:
             raise dg.Failure("cleaned_housing has not been materialised yet: nothing to pin")
-        snapshot = cleaned[list(DRIFT_FEATURES)]
-        replace_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
-    context.log.info(f"Pinned the drift reference: {len(snapshot)} rows of {list(DRIFT_FEATURES)}")
-    return len(snapshot)
+        rows = pin_drift_reference_snapshot(connection, cleaned)
+    context.log.info(f"Pinned the drift reference: {rows} rows of {list(DRIFT_FEATURES)}")
+    return rows
 
 
 @dg.job(

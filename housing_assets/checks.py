@@ -141,14 +141,24 @@ def drift_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
     )
 
 
-def drift_check_result(key: dg.AssetKey, table: pd.DataFrame | None) -> dg.AssetCheckResult:
-    """WARN when any key feature's PSI is above the threshold; no reference yet passes."""
+def drift_check_result(
+    key: dg.AssetKey, table: pd.DataFrame | None, pinned: bool = False
+) -> dg.AssetCheckResult:
+    """WARN when any key feature's PSI is above the threshold.
+
+    Without a reference there is nothing to compare: the check passes and says whether this
+    run pinned one (it does only when its blocking checks passed).
+    """
     if table is None:
         return dg.AssetCheckResult(
             asset_key=key,
             check_name=DRIFT_CHECK,
             passed=True,
-            metadata={"reference": "pinned on this run", "threshold_psi": PSI_WARN},
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "reference": "pinned on this run" if pinned else "none yet (data not accepted)",
+                "threshold_psi": PSI_WARN,
+            },
         )
     drifted = table.loc[table["drifted"], "feature"].tolist()
     return dg.AssetCheckResult(

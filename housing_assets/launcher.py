@@ -32,12 +32,15 @@ run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
   config:
-    max_concurrent_runs: 2
+    # One run at a time: runs share the DuckDB file and move the champion alias, and a run
+    # launched from the UI or the API is not covered by the schedule's in-flight guard.
+    max_concurrent_runs: 1
 # A run whose process died (OOM, SIGKILL) would stay STARTED forever and the schedule's
-# in-flight guard would skip every tick; the monitor ends it after 10 minutes.
+# in-flight guard would skip every tick; the default launcher cannot check a run's process,
+# so the monitor ends any run after 30 minutes (a 100x run took about 10).
 run_monitoring:
   enabled: true
-  max_runtime_seconds: 600
+  max_runtime_seconds: 1800
   poll_interval_seconds: 30
 # Schedule and sensor ticks: 720 a day each. Runs are pruned by the prune_old_runs job.
 retention:

@@ -7,7 +7,10 @@ between the two leaves an empty table, and a new column (a new one-hot level) br
 insert. Readers now see the old table or the new one, never half of one.
 """
 
+from collections.abc import Iterator
+
 import dagster as dg
+import mlflow
 import pandas as pd
 from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
 from dagster_duckdb import DuckDBResource
@@ -100,6 +103,7 @@ class LazyMlFlow:
     def __init__(self, init_context: dg.InitResourceContext):
         self._init_context = init_context
         self._tracking: MlFlow | None = None
+        self._run_id: str | None = None
 
     def _get(self) -> MlFlow:
         if self._tracking is None:
@@ -108,11 +112,18 @@ class LazyMlFlow:
             config = self._init_context.resource_config
             ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"])
             self._tracking = MlFlow(self._init_context)
+            self._run_id = mlflow.active_run().info.run_id  # the Dagster run's MLflow run
         return self._tracking
 
     def end_run(self, *args, **kwargs):
         # Called by the hook after the last step; nothing to end if no step tracked anything.
         return None if self._tracking is None else self._tracking.end_run(*args, **kwargs)
+
+    def end_if_open(self) -> None:
+        """End this Dagster run's MLflow run if no hook did (e.g. a UI or CLI asset run)."""
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == self._run_id:
+            mlflow.end_run()
 
     def __getattr__(self, name: str):
         return getattr(self._get(), name)
@@ -122,8 +133,14 @@ class LazyMlFlow:
     config_schema=MLFLOW_CONFIG_SCHEMA,
     description="dagster-mlflow's mlflow_tracking, connected on first use with a bounded retry.",
 )
-def housing_mlflow(init_context: dg.InitResourceContext) -> LazyMlFlow:
-    return LazyMlFlow(init_context)
+def housing_mlflow(init_context: dg.InitResourceContext) -> Iterator[LazyMlFlow]:
+    tracking = LazyMlFlow(init_context)
+    try:
+        yield tracking
+    finally:
+        # The hook ends the run only on jobs that carry it; asset runs launched from the UI or
+        # `dagster asset materialize` use Dagster's implicit job, which has none.
+        tracking.end_if_open()
 
 
 def mlflow_resource() -> dg.ResourceDefinition:

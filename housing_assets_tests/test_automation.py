@@ -19,6 +19,8 @@ from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
 from housing_assets.automation import (
+    CODE_VERSION_TAG,
+    code_version,
     housing_pipeline_schedule,
     pin_drift_reference,
     prune_finished_runs,
@@ -114,7 +116,8 @@ def record_raw_sha(instance, sha: str) -> None:
 def test_schedule_skips_when_the_source_is_unchanged(ames_csv):
     sha = hashlib.sha256(ames_csv.read_bytes()).hexdigest()
     with dg.instance_for_test() as instance:
-        run_id = housing_pipeline.execute_in_process(instance=instance).run_id
+        tags = {CODE_VERSION_TAG: code_version()}
+        run_id = housing_pipeline.execute_in_process(instance=instance, tags=tags).run_id
         record_raw_sha(instance, sha)
         result = housing_pipeline_schedule.evaluate_tick(
             dg.build_schedule_context(instance=instance)
@@ -133,7 +136,9 @@ def test_schedule_skips_when_the_source_is_unchanged(ames_csv):
 def test_schedule_runs_when_the_last_run_failed(ames_csv):
     sha = hashlib.sha256(ames_csv.read_bytes()).hexdigest()
     with dg.instance_for_test() as instance:
-        housing_pipeline.execute_in_process(instance=instance)
+        housing_pipeline.execute_in_process(
+            instance=instance, tags={CODE_VERSION_TAG: code_version()}
+        )
         record_raw_sha(instance, sha)
         add_run(instance, dg.DagsterRunStatus.STARTED)
         run = instance.get_runs(limit=1)[0]

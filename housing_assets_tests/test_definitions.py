@@ -14,7 +14,8 @@ def test_asset_keys_groups_and_deps():
         "encoded_housing": "data_pipeline",
         "linear_price_model": "ml_pipeline",
         "boosted_price_model": "ml_pipeline",
-    } | ({"eda_report": "data_pipeline"} if "eda_report" in groups else {})
+        "eda_report": "data_pipeline",
+    }
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
@@ -23,6 +24,7 @@ def test_asset_keys_groups_and_deps():
     assert parents["encoded_housing"] == {"cleaned_housing"}
     assert parents["linear_price_model"] == {"cleaned_housing"}
     assert parents["boosted_price_model"] == {"cleaned_housing"}
+    assert parents["eda_report"] == {"raw_housing", "cleaned_housing", "encoded_housing"}
 
 
 def test_every_asset_has_description_and_kinds():

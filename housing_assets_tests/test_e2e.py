@@ -84,8 +84,20 @@ def dev_server(tmp_path_factory):
         wait_for(lambda: answers(f"http://127.0.0.1:{port}/server_info"), 240, "the webserver")
         yield home, port, mlflow_port, server
     finally:
+        # housing-dev starts each server in a session of its own: stop the whole tree, even
+        # when a test failed before Ctrl-C was tested.
+        tree = process_tree(server.pid)
         if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
+            os.kill(server.pid, signal.SIGINT)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         log.close()
 
 

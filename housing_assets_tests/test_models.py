@@ -191,3 +191,42 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_frame):
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
     after = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
     assert after == before
+
+
+def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_frame):
+    """UI or CLI asset runs use Dagster's implicit job, which has no hook: the resource ends it."""
+    from housing_assets.assets.models import model_assets
+    from housing_assets.resources import housing_mlflow
+
+    @dg.io_manager
+    def frames(_):
+        class Frames(dg.IOManager):
+            def load_input(self, context):
+                return cleaned_frame
+
+            def handle_output(self, context, obj):
+                pass
+
+        return Frames()
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = dg.materialize(
+        [model_assets[0], dg.SourceAsset("cleaned_housing")],
+        resources={
+            "io_manager": frames,
+            "mlflow": housing_mlflow.configured(
+                {"experiment_name": "housing_assets", "mlflow_tracking_uri": uri}
+            ),
+        },
+    )
+    assert result.success
+    assert mlflow.active_run() is None
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("housing_assets")
+    runs = client.search_runs(
+        [experiment.experiment_id], f"tags.dagster_run_id = '{result.run_id}'"
+    )
+    assert {run.info.run_name: run.info.status for run in runs} == {
+        "__ephemeral_asset_job__": "FINISHED",
+        "linear_price_model": "FINISHED",
+    }

@@ -14,7 +14,12 @@ from mlflow.tracking import MlflowClient
 from housing_assets import settings
 from housing_assets.checks import model_check_results, model_check_specs
 from housing_assets.lib.modeling import MIN_TEST_R2, split_housing, train_and_score
-from housing_assets.lib.tracking import comparison_table, log_sklearn_model, promote_if_better
+from housing_assets.lib.tracking import (
+    comparison_table,
+    log_sklearn_model,
+    promote_if_better,
+    tag_version,
+)
 from housing_assets.metadata import markdown_table
 
 MODEL_KINDS = {
@@ -74,7 +79,7 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
 
         client = MlflowClient()
         version = str(model_info.registered_model_version)
-        client.set_model_version_tag(settings.REGISTERED_MODEL, version, "model_kind", kind)
+        tag_version(client, settings.REGISTERED_MODEL, version, kind, metrics["test_rmse"])
         decision = promote_if_better(
             client,
             settings.REGISTERED_MODEL,

@@ -34,24 +34,33 @@ CLEANED_KEY = dg.AssetKey("cleaned_housing")
 DRIFT_REFERENCE_TABLE = "drift_reference"
 
 
+def pin_drift_reference_snapshot(connection, cleaned: pd.DataFrame) -> int:
+    """Replace the drift reference with the key features of `cleaned`; returns its rows."""
+    snapshot = cleaned[list(DRIFT_FEATURES)]
+    replace_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
+    return len(snapshot)
+
+
 def compare_with_drift_reference(
     context: dg.AssetExecutionContext,
     warehouse: DuckDBResource,
     cleaned: pd.DataFrame,
     accepted: bool,
-) -> pd.DataFrame | None:
-    """The drift table against the pinned reference; pins this data if there is none yet."""
+) -> tuple[pd.DataFrame | None, bool]:
+    """The drift table against the pinned reference, or (None, pinned?) if there is none.
+
+    With no reference yet, accepted data (its blocking checks passed) becomes the reference.
+    """
     with warehouse.get_connection() as connection:
         reference = read_table(connection, WAREHOUSE_SCHEMA, DRIFT_REFERENCE_TABLE)
         if reference is None:
             if accepted:
-                snapshot = cleaned[list(DRIFT_FEATURES)]
-                replace_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
-                context.log.info(f"Pinned the drift reference: {len(snapshot)} rows")
-            return None
+                rows = pin_drift_reference_snapshot(connection, cleaned)
+                context.log.info(f"Pinned the drift reference: {rows} rows")
+            return None, accepted
     table = drift_table(reference, cleaned)
     context.log.info(f"Drift against the reference ({len(reference)} rows):\n{table.to_string()}")
-    return table
+    return table, False
 
 
 @dg.asset(
@@ -80,7 +89,7 @@ def cleaned_housing(
     context.log.info(f"Summary statistics:\n{stats.to_string()}")
     checks = data_check_results(CLEANED_KEY, CLEANED_RULES, cleaned)
     accepted = all(c.passed for c, r in zip(checks, CLEANED_RULES, strict=True) if r.blocking)
-    drift = compare_with_drift_reference(context, warehouse, cleaned, accepted)
+    drift, pinned = compare_with_drift_reference(context, warehouse, cleaned, accepted)
     drift_metadata = (
         {}
         if drift is None
@@ -105,7 +114,7 @@ def cleaned_housing(
         },
     )
     yield from checks
-    yield drift_check_result(CLEANED_KEY, drift)
+    yield drift_check_result(CLEANED_KEY, drift, pinned)
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})

@@ -87,6 +87,12 @@ def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str)
     )
 
 
+def tag_version(client: MlflowClient, model_name: str, version: str, kind: str, test_rmse: float):
+    """What the champion decision and the comparison table read back from a version."""
+    client.set_model_version_tag(model_name, version, "model_kind", kind)
+    client.set_model_version_tag(model_name, version, RMSE_TAG, repr(float(test_rmse)))
+
+
 class ChampionDecision(NamedTuple):
     promoted: bool
     reason: str
@@ -109,8 +115,10 @@ def promote_if_better(
     passed_quality_gate: bool,
     alias: str,
 ) -> ChampionDecision:
-    """Move `alias` to `version` only if it passed the gate and beats the champion's RMSE."""
-    client.set_model_version_tag(model_name, version, RMSE_TAG, repr(float(test_rmse)))
+    """Move `alias` to `version` only if it passed the gate and beats the champion's RMSE.
+
+    The champion's RMSE is read from its `test_rmse` version tag (see `tag_version`).
+    """
     champion = current_champion(client, model_name, alias)
     previous_version = champion.version if champion else None
     previous_rmse = (
