@@ -141,9 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
 
+    # Links in asset metadata point at the UI started here (unless the store is a server).
+    os.environ.setdefault("MLFLOW_UI_URL", f"http://{args.host}:{args.mlflow_port}")
     env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home())}
     env["HOUSING_HOME"] = str(settings.state_dir())
-    env.setdefault("MLFLOW_UI_URL", f"http://{args.host}:{args.mlflow_port}")
     # MLflow 3's server starts background job consumers that poll the CPU; nothing here uses them.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     processes: list[subprocess.Popen] = []
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
             run_id = launch_first_run(args.host, args.port)
             print(f"Launched {JOB_NAME} run {run_id}", flush=True)  # noqa: T201
         print(  # noqa: T201
-            f"Dagster UI: http://{args.host}:{args.port}   MLflow UI: {env['MLFLOW_UI_URL']}   "
+            f"Dagster UI: http://{args.host}:{args.port}   MLflow UI: {settings.mlflow_ui_url()}   "
             f"state: {settings.state_dir()}   (Ctrl-C stops everything)",
             flush=True,
         )

@@ -4,13 +4,16 @@ HOUSING_HOME is set before housing_assets.definitions is imported (its resources
 their paths at load time), so no test touches the developer's `.housing/`.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="housing-tests-"))
+atexit.register(shutil.rmtree, SESSION_HOME, ignore_errors=True)
 os.environ["HOUSING_HOME"] = str(SESSION_HOME)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("HOUSING_SOURCE", None)
