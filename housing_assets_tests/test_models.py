@@ -149,7 +149,21 @@ def test_invalid_tracking_uri_names_it():
         ensure_experiment("nonsense://x", "housing_assets")
 
 
-def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_frame):
+@pytest.fixture
+def cleaned_input(cleaned_frame):
+    """An IO manager that hands the model asset the cleaned table without a warehouse."""
+
+    class CleanedInput(dg.IOManager):
+        def load_input(self, context):
+            return cleaned_frame
+
+        def handle_output(self, context, obj):
+            pass
+
+    return dg.IOManagerDefinition.hardcoded_io_manager(CleanedInput())
+
+
+def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
     """A model asset whose tracking store is down fails with the URI; the champion stays."""
     from housing_assets.assets.models import model_assets
     from housing_assets.resources import housing_mlflow
@@ -158,21 +172,10 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_frame):
     before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
     cleaned = dg.SourceAsset("cleaned_housing")
 
-    @dg.io_manager
-    def frames(_):
-        class Frames(dg.IOManager):
-            def load_input(self, context):
-                return cleaned_frame
-
-            def handle_output(self, context, obj):
-                pass
-
-        return Frames()
-
     result = dg.materialize(
         [model_assets[0], cleaned],
         resources={
-            "io_manager": frames,
+            "io_manager": cleaned_input,
             "mlflow": housing_mlflow.configured(
                 {"experiment_name": "housing_assets", "mlflow_tracking_uri": "http://127.0.0.1:9"}
             ),
@@ -193,27 +196,16 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_frame):
     assert after == before
 
 
-def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_frame):
+def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_input):
     """UI or CLI asset runs use Dagster's implicit job, which has no hook: the resource ends it."""
     from housing_assets.assets.models import model_assets
     from housing_assets.resources import housing_mlflow
-
-    @dg.io_manager
-    def frames(_):
-        class Frames(dg.IOManager):
-            def load_input(self, context):
-                return cleaned_frame
-
-            def handle_output(self, context, obj):
-                pass
-
-        return Frames()
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = dg.materialize(
         [model_assets[0], dg.SourceAsset("cleaned_housing")],
         resources={
-            "io_manager": frames,
+            "io_manager": cleaned_input,
             "mlflow": housing_mlflow.configured(
                 {"experiment_name": "housing_assets", "mlflow_tracking_uri": uri}
             ),
