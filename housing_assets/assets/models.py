@@ -53,9 +53,8 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
             f"Split {len(cleaned_housing)} rows 70/30: {len(split.X_train)} train, "
             f"{len(split.X_test)} test, {split.X_train.shape[1]} features"
         )
-        tracking = (
-            context.resources.mlflow
-        )  # dagster-mlflow: the Dagster run's MLflow run is active
+        # dagster-mlflow's resource: the Dagster run's MLflow run is the active parent run.
+        tracking = context.resources.mlflow
         with tracking.start_run(
             run_name=name, nested=True, tags={"dagster_run_id": context.run_id, "model_kind": kind}
         ) as run:
