@@ -21,7 +21,9 @@ def test_matching_library_version(core, library):
     assert matching_library_version(core) == library
 
 
-@pytest.mark.parametrize("package", ["dagster-mlflow", "dagster-duckdb", "dagster-duckdb-pandas"])
+@pytest.mark.parametrize(
+    "package", ["dagster-mlflow", "dagster-duckdb", "dagster-duckdb-pandas", "dagster-postgres"]
+)
 def test_library_matches_core(package):
     core = version("dagster")
     assert version(package) == matching_library_version(core), (
