@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint bench clean-state
+.PHONY: run test deploy-test install lint bench clean-state
 
 run: $(STAMP)  ## set up, then start the Dagster UI + daemon + MLflow UI and run the pipeline
 	$(BIN)/housing-dev
@@ -12,6 +12,9 @@ run: $(STAMP)  ## set up, then start the Dagster UI + daemon + MLflow UI and run
 test: $(STAMP)  ## set up, then run the whole test suite
 	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
 	$(BIN)/pytest
+
+deploy-test: $(STAMP)  ## PostgreSQL, MLflow server, code server, webserver, daemon: no Docker
+	$(BIN)/pytest -m deploy
 
 install: $(STAMP)
 
