@@ -8,6 +8,7 @@ import hashlib
 import io
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,10 +47,16 @@ def read_source_bytes(location: str) -> bytes:
     return data
 
 
-def parse_csv(data: bytes, location: str) -> pd.DataFrame:
-    """Parse every column as text first, so that numeric parsing errors can be counted."""
+def parse_csv(data: bytes, location: str, numbers_as_text: bool = False) -> pd.DataFrame:
+    """Parse the file: numeric columns as floats, the others as text (or everything as text).
+
+    Only an empty cell is missing: "NA" is a level ("no alley", "no basement") in this data.
+    """
+    dtypes: type | dict = str
+    if not numbers_as_text:
+        dtypes = defaultdict(lambda: str, dict.fromkeys(NUMERIC_COLUMNS, "float64"))
     try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(io.BytesIO(data), dtype=dtypes, keep_default_na=False, na_values=[""])
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise SourceError(f"Source {location} is not a CSV file: {error}") from error
     if frame.shape[1] < 2:
@@ -68,8 +75,15 @@ def validate_columns(frame: pd.DataFrame, location: str) -> None:
         )
 
 
+def whole_numbers_as_int(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns with no gap and only whole numbers become int64 (counts, years, prices)."""
+    values = frame[list(NUMERIC_COLUMNS)]
+    whole = values.notna().all() & (values % 1 == 0).all()
+    return frame.astype(dict.fromkeys(whole.index[whole], "int64"))
+
+
 def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:
-    """Turn the numeric columns into numbers; text in a numeric column is an error."""
+    """Turn text columns into numbers; text that is not a number is an error naming it."""
     frame = frame.copy()
     problems = []
     for column in NUMERIC_COLUMNS:
@@ -101,8 +115,18 @@ def validate_target(frame: pd.DataFrame, location: str) -> None:
 def load_source(location: str) -> RawSource:
     """Read, hash, parse and validate the source. Raises SourceError with the cause."""
     data = read_source_bytes(location)
-    frame = parse_csv(data, location)
+    try:
+        # The fast path: pandas' C parser reads the numeric columns as floats directly.
+        frame = parse_csv(data, location)
+    except ValueError as error:
+        if isinstance(error, SourceError):
+            raise
+        # A numeric column holds text: parse everything as text to name the column and values.
+        frame = parse_csv(data, location, numbers_as_text=True)
+        validate_columns(frame, location)
+        parse_numeric_columns(frame[list(AMES_COLUMNS)], location)
+        raise SourceError(f"Source {location} could not be parsed: {error}") from error
     validate_columns(frame, location)
-    frame = parse_numeric_columns(frame[list(AMES_COLUMNS)], location)
+    frame = whole_numbers_as_int(frame[list(AMES_COLUMNS)])
     validate_target(frame, location)
     return RawSource(frame=frame, sha256=hashlib.sha256(data).hexdigest(), n_bytes=len(data))
