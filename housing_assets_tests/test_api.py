@@ -15,7 +15,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from housing_assets.api.client import (
     model_summary,
     run_summary,
 )
+from housing_assets_tests.servers import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -191,12 +191,6 @@ def test_cli_usage_error_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["no-such-command"])
     assert exit_info.value.code == 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_server_down_is_one_clear_line():

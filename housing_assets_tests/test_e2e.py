@@ -8,16 +8,15 @@ stop every process it started.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
+
+from housing_assets_tests.servers import answers, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -28,30 +27,6 @@ ASSETS = {
 CHECKS_PER_ASSET = {
     "raw_housing": 4, "cleaned_housing": 5, "linear_price_model": 3, "boosted_price_model": 3,
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def process_tree(root: int) -> set[int]:
