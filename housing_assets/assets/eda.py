@@ -72,6 +72,7 @@ def eda_report(
             "chart_sample_rows": len(chart_rows(cleaned_housing)),
             "html_size_bytes": report.n_bytes,
             "rows_analysed": result.rows,
+            "association_rows": result.association_rows,
             "skipped_column_count": len(result.skipped),
             "skipped_columns": markdown_table(skipped_table(result.skipped), index=False),
             "tables_written": dg.MetadataValue.json(

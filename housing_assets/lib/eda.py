@@ -59,7 +59,12 @@ MI_NEIGHBOURS = 3
 PERMUTATION_HOLDOUT = 0.3
 # Above this many training rows, importance is computed on a fixed random sample of them
 # (recorded as importance_training_rows in the metadata); the real data has 2,051.
-IMPORTANCE_MAX_ROWS = 10_000
+IMPORTANCE_MAX_ROWS = 3_000
+# Above this many sales, correlations and associations (Pearson, Spearman, eta, the pairwise
+# Cramer's V) are computed on a fixed random sample of them, recorded as association_rows in
+# the metadata: their sampling error is then about 0.01, and their cost stops growing. The
+# bands, the encoding summary and the missing-value counts always use every sale.
+ASSOCIATION_MAX_ROWS = 10_000
 PERMUTATION_REPEATS = 3
 BOOSTER_PARAMS = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15}
 
@@ -477,12 +482,11 @@ def feature_importance(
     cleaned: pd.DataFrame, train_index: pd.Index, target: str = TARGET
 ) -> tuple[Importance, list[SkippedColumn]]:
     """Mutual information and permutation importance on log price, training rows only."""
-    X_all = importance_features(cleaned)
     train = cleaned.loc[train_index]
     train = train[train[target].notna()]
     if len(train) > IMPORTANCE_MAX_ROWS:  # k-NN mutual information grows as n log n per feature
         train = train.sample(n=IMPORTANCE_MAX_ROWS, random_state=RANDOM_STATE)
-    X, skipped = _usable_training_features(X_all.loc[train.index])
+    X, skipped = _usable_training_features(importance_features(train))
     if not X.shape[1]:
         raise EdaInputError("No feature varies on the training rows; importance is undefined")
     y = np.log(train[target].astype(float))
@@ -512,6 +516,7 @@ def _usable_training_features(X: pd.DataFrame) -> tuple[pd.DataFrame, list[Skipp
 
 class EdaResult(NamedTuple):
     rows: int
+    association_rows: int
     target_correlations: pd.DataFrame
     pearson_matrix: pd.DataFrame
     correlation_long: pd.DataFrame
@@ -537,22 +542,31 @@ def run_eda(raw: pd.DataFrame, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> 
         return _run_eda(raw, cleaned, encoded)
 
 
+def association_sample(cleaned: pd.DataFrame) -> pd.DataFrame:
+    """Every sale, or a fixed random sample of ASSOCIATION_MAX_ROWS of them above that."""
+    if len(cleaned) <= ASSOCIATION_MAX_ROWS:
+        return cleaned
+    return cleaned.sample(n=ASSOCIATION_MAX_ROWS, random_state=RANDOM_STATE)
+
+
 def _run_eda(raw: pd.DataFrame, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> EdaResult:
+    sample = association_sample(cleaned)
     numeric, skipped = usable_columns(
-        cleaned, (*NUMERIC_FEATURES, *DERIVED_FEATURES), "correlations", numeric=True
+        sample, (*NUMERIC_FEATURES, *DERIVED_FEATURES), "correlations", numeric=True
     )
     categorical, skipped_categories = usable_columns(
-        cleaned, CATEGORICAL_COLUMNS, "categorical associations"
+        sample, CATEGORICAL_COLUMNS, "categorical associations"
     )
-    pearson = correlation_matrix(cleaned, [*numeric, TARGET], "pearson")
-    spearman = correlation_matrix(cleaned, [*numeric, TARGET], "spearman")
-    eta = categorical_numeric_associations(cleaned, categorical, [TARGET, *numeric])
-    cramers = categorical_pair_associations(cleaned, categorical)
+    pearson = correlation_matrix(sample, [*numeric, TARGET], "pearson")
+    spearman = correlation_matrix(sample, [*numeric, TARGET], "spearman")
+    eta = categorical_numeric_associations(sample, categorical, [TARGET, *numeric])
+    cramers = categorical_pair_associations(sample, categorical)
     train_index, _ = split_index(cleaned)
     importance, skipped_features = feature_importance(cleaned, train_index)
     return EdaResult(
         rows=len(cleaned),
-        target_correlations=target_correlations(cleaned, numeric),
+        association_rows=len(sample),
+        target_correlations=target_correlations(sample, numeric),
         pearson_matrix=pearson,
         correlation_long=long_correlations(pearson, spearman),
         eta=eta,

@@ -147,6 +147,12 @@ def _markdown_list(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, floatfmt=".3f")
 
 
+def _sales_analysed(result: EdaResult) -> str:
+    if result.association_rows == result.rows:
+        return f"{result.rows:,} sales"
+    return f"a fixed random sample of {result.association_rows:,} of {result.rows:,} sales"
+
+
 def findings_markdown(result: EdaResult, n: int = SUMMARY_ROWS) -> str:
     """The headline findings, for the Dagster UI: top correlations, associations, features."""
     correlations = result.target_correlations.head(n)[["feature", "pearson", "spearman"]]
@@ -157,7 +163,7 @@ def findings_markdown(result: EdaResult, n: int = SUMMARY_ROWS) -> str:
     skipped = ", ".join(f"{s.column} ({s.analysis}: {s.reason})" for s in result.skipped) or "none"
     return "\n\n".join(
         [
-            f"**Top correlations with sale price** ({result.rows:,} sales)",
+            f"**Top correlations with sale price** ({_sales_analysed(result)})",
             _markdown_list(correlations),
             "**Top categorical features by correlation ratio (eta) with sale price**",
             _markdown_list(eta),
