@@ -127,7 +127,7 @@ def main() -> None:
                 f"x{scale} run {repeat}: {wall:.1f} s, {rss:.0f} MB, reference {ref_wall:.1f} s",
                 flush=True,
             )
-            shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
     tick_home = root / "tick"
     shutil.rmtree(tick_home, ignore_errors=True)
     tick_ms = unchanged_tick_milliseconds(tick_home, settings.SHIPPED_SOURCE)

@@ -13,7 +13,12 @@ from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets.checks import model_check_results, model_check_specs
-from housing_assets.lib.modeling import MIN_TEST_R2, split_housing, train_and_score
+from housing_assets.lib.modeling import (
+    MIN_TEST_R2,
+    model_input_columns,
+    split_housing,
+    train_and_score,
+)
 from housing_assets.lib.tracking import (
     comparison_table,
     log_sklearn_model,
@@ -44,6 +49,8 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
         description=description,
         required_resource_keys={"mlflow"},
         check_specs=model_check_specs(key),
+        # The warehouse IO manager selects just these columns (not the z-score copies).
+        ins={"cleaned_housing": dg.AssetIn(metadata={"columns": model_input_columns()})},
     )
     def _model(
         context: dg.AssetExecutionContext, cleaned_housing: pd.DataFrame

@@ -119,8 +119,8 @@ def imputed_cells(missing: pd.DataFrame) -> pd.Series:
 def restore_imputed_gaps(cleaned: pd.DataFrame) -> pd.DataFrame:
     """Put NA back where cleaning imputed a value, so a model can learn its own imputation."""
     frame = cleaned.copy()
-    names = frame[IMPUTED_COLUMNS].fillna("").str.split(IMPUTED_SEPARATOR).explode()
-    names = names[names != ""]
+    cells = frame[IMPUTED_COLUMNS].fillna("")
+    names = cells[cells != ""].str.split(IMPUTED_SEPARATOR).explode()
     for column, rows in names.groupby(names).groups.items():
         frame[column] = frame[column].astype(object if column in CATEGORICAL_COLUMNS else float)
         frame.loc[frame.index.isin(rows), column] = np.nan

@@ -37,7 +37,7 @@ from sklearn.preprocessing import (
 )
 from threadpoolctl import threadpool_limits
 
-from housing_assets.lib.cleaning import restore_imputed_gaps
+from housing_assets.lib.cleaning import IMPUTED_COLUMNS, restore_imputed_gaps
 from housing_assets.lib.columns import (
     AREA_COLUMNS,
     DERIVED_FEATURES,
@@ -89,6 +89,11 @@ class Split(NamedTuple):
     X_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
+
+
+def model_input_columns() -> list[str]:
+    """The columns of the cleaned table that `split_housing` reads (the warehouse loads these)."""
+    return [*FEATURES, TARGET, IMPUTED_COLUMNS]
 
 
 def model_features(cleaned: pd.DataFrame) -> pd.DataFrame:
@@ -247,17 +252,39 @@ def _cv() -> KFold:
     return KFold(n_splits=CV_FOLDS, shuffle=True, random_state=RANDOM_STATE)
 
 
+class Fitted(NamedTuple):
+    estimator: TransformedTargetRegressor
+    params: dict[str, object]
+    cv_rmse: float
+    X_fit: pd.DataFrame
+    y_fit: pd.Series
+
+
 def train_and_score(kind: str, split: Split) -> TrainedModel:
     """Tune by CV on the training split, refit on it, score once on the test split.
 
-    OpenMP is held to one thread: on a shared 2-core machine the booster's spinning threads
-    slowed a fit up to 7x when another process wanted a core, while one thread costs little.
+    OpenMP is held to one thread while fitting: on a shared 2-core machine the booster's
+    spinning threads slowed a fit up to 7x when another process wanted a core, while one
+    thread costs little. Predicting (one pass over the rows per tree) uses both cores.
     """
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _train_and_score(kind, split)
+        estimator, params, cv_rmse, X_fit, y_fit = _fit(kind, split)
+    predictions = estimator.predict(split.X_test)
+    # The training-part score is taken on the rows the model was fitted on.
+    train_metrics = regression_metrics(y_fit, estimator.predict(X_fit))
+    metrics = {
+        **{
+            f"test_{name}": value
+            for name, value in regression_metrics(split.y_test, predictions).items()
+        },
+        "train_rmse": train_metrics["rmse"],
+        "train_r2": train_metrics["r2"],
+        "cv_rmse": float(cv_rmse),
+    }
+    return TrainedModel(estimator, params, metrics, predictions, len(split.X_train))
 
 
-def _train_and_score(kind: str, split: Split) -> TrainedModel:
+def _fit(kind: str, split: Split) -> Fitted:
     X_train, y_train = split.X_train, split.y_train
     if kind == "linear":
         X_fit, y_fit = row_sample(X_train, y_train, LINEAR_MAX_ROWS)
@@ -297,19 +324,7 @@ def _train_and_score(kind: str, split: Split) -> TrainedModel:
         )
     else:
         raise ValueError(f"Unknown model kind {kind!r}; expected 'linear' or 'boosted'")
-    predictions = estimator.predict(split.X_test)
-    # The training-part score is taken on the rows the model was fitted on.
-    train_metrics = regression_metrics(y_fit, estimator.predict(X_fit))
-    metrics = {
-        **{
-            f"test_{name}": value
-            for name, value in regression_metrics(split.y_test, predictions).items()
-        },
-        "train_rmse": train_metrics["rmse"],
-        "train_r2": train_metrics["r2"],
-        "cv_rmse": float(cv_rmse),
-    }
-    return TrainedModel(estimator, params, metrics, predictions, len(X_train))
+    return Fitted(estimator, params, float(cv_rmse), X_fit, y_fit)
 
 
 # The quality gate: the blocking check and the champion promotion use the same threshold.
