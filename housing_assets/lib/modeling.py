@@ -75,9 +75,9 @@ BOOSTER_GRID = {"regressor__model__max_leaf_nodes": [7, 15]}
 # the linear model's cost grows with rows x one-hot columns. Above these caps each model fits
 # on a fixed random sample of the training split, recorded as `fit_rows` (and the grid search
 # as `tuning_rows`) in its params; the real data's 2,051 training rows are all used.
-TUNING_MAX_ROWS = 5_000
+TUNING_MAX_ROWS = 3_000
 BOOSTER_MAX_ROWS = 10_000
-LINEAR_MAX_ROWS = 20_000
+LINEAR_MAX_ROWS = 10_000
 
 
 class TrainingDataError(ValueError):
