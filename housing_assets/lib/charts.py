@@ -11,12 +11,16 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from housing_assets.lib.columns import ORDINAL_SCALES, TARGET
 from housing_assets.lib.eda import EdaResult
 
-TEMPLATE = "plotly_white"
+# plotly_white's layout (white background, light grid) without its per-trace-type defaults:
+# the full template is deep-copied into every figure and embedded in the HTML, and costs about
+# 50 ms a figure; its layout alone costs a fifth of that and looks the same on these charts.
+TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout)
 PRICE_AXIS = "Sale price (USD)"
 SALES_AXIS = "Number of sales"
 TOP_FEATURES = 20
