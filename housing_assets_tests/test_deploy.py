@@ -67,8 +67,8 @@ WAREHOUSE_TABLES = ("raw_housing", "cleaned_housing", "encoded_housing")
 def postgres_bin_dir() -> Path | None:
     """`HOUSING_PG_BIN`, else the newest /usr/lib/postgresql/<v>/bin, else initdb on PATH."""
     candidates = [Path(os.environ["HOUSING_PG_BIN"])] if os.environ.get("HOUSING_PG_BIN") else []
-    versions = Path("/usr/lib/postgresql").glob("*/bin")
-    candidates += sorted(versions, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)  # fmt: skip
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    candidates += sorted(versions, key=lambda p: int(p.parent.name), reverse=True)
     if shutil.which("initdb"):
         candidates.append(Path(shutil.which("initdb")).resolve().parent)
     for candidate in candidates:
@@ -103,11 +103,14 @@ class Postgres:
         self.port = free_port()
         self.superuser_password = secrets.token_urlsafe(16)
         self.process: subprocess.Popen | None = None
+
+    def initialise(self) -> None:
+        """initdb as the server user; the superuser's password goes through a file, not argv."""
         password_file = self.root / "superuser-password"
         password_file.write_text(self.superuser_password)
         os.chown(password_file, self.user.pw_uid, self.user.pw_gid)
         done = self._as_server_user(
-            [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "--no-locale",
+            [str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "--no-locale",
              "-E", "UTF8", "--auth=scram-sha-256", f"--pwfile={password_file}"],
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
@@ -354,6 +357,7 @@ def deployment():
     postgres = deployment = None
     try:
         postgres = Postgres(bin_dir)
+        postgres.initialise()
         postgres.start()
         dagster_password = postgres.create_database("dagster")
         mlflow_password = postgres.create_database("mlflow")
