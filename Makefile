@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test deploy-test install lint bench clean-state
+.PHONY: run test deploy-test install lint bench bench-scale clean-state
 
 run: $(STAMP)  ## set up, then start the Dagster UI + daemon + MLflow UI and run the pipeline
 	$(BIN)/housing-dev
@@ -31,6 +31,9 @@ lint: $(STAMP)
 bench: $(STAMP)  ## benchmark scripts; each prints its figures
 	$(BIN)/python benchmarks/bench_eda.py
 	$(BIN)/python benchmarks/bench_models.py
+
+bench-scale: $(STAMP)  ## the whole graph from the CLI at 1x, 10x, 100x vs the plain reference (~30 min)
+	$(BIN)/python benchmarks/bench_pipeline.py --scales 1 10 100 --repeats 3
 
 clean-state:  ## delete the run state (.housing/ or $HOUSING_HOME)
 	rm -rf $${HOUSING_HOME:-.housing}
