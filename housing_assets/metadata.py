@@ -19,10 +19,12 @@ def markdown_table(frame: pd.DataFrame, index: bool = True) -> dg.MetadataValue:
 
 
 def table_metadata(frame: pd.DataFrame) -> dict:
-    """Row count, column schema and a preview: attached to every table materialisation."""
+    """Column count and a preview, for a table's materialisation.
+
+    The warehouse IO manager adds `dagster/row_count` and `dagster/column_schema` itself, from
+    the frame it writes (resources.py), so they are not repeated here.
+    """
     return {
-        "dagster/row_count": len(frame),
-        "dagster/column_schema": column_schema(frame),
         "column_count": frame.shape[1],
         "preview": markdown_table(frame.head(PREVIEW_ROWS).iloc[:, :12], index=False),
     }

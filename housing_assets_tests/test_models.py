@@ -52,6 +52,16 @@ def test_model_metadata_and_quality(pipeline_run, name):
     assert meta["test_mae"] <= 14_500
     assert meta["model_uri"].startswith("models:/ames-sale-price/")
     assert meta["mlflow_run_url"].endswith(meta["mlflow_run_id"])
+    assert meta["params"]["fit_rows"] == 2051  # the real data is below every sample cap
+
+
+def test_tables_carry_row_count_and_schema_from_the_io_manager(pipeline_run):
+    _, instance = pipeline_run
+    cleaned = latest_metadata(instance, "cleaned_housing")
+    assert cleaned["dagster/row_count"] == 2930
+    schema = {c.name: c.type for c in cleaned["dagster/column_schema"].columns}
+    assert len(schema) == cleaned["column_count"]
+    assert schema["SalePrice"] == "int64" and schema["Neighborhood"] == "object"
 
 
 def test_best_model_beats_the_targets(pipeline_run):
