@@ -38,7 +38,8 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
 
 
 def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 20) -> None:
-    """`sig` to the process group, then SIGKILL to whatever is left of it after `grace` s."""
+    """`sig` to the process group, then SIGKILL to whatever is left of it after `grace` s;
+    returns once no process of the group is left (at most 30 s more)."""
     try:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
@@ -52,12 +53,15 @@ def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, grace: floa
     except ProcessLookupError:
         pass
     process.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)  # a killed process under load can take a moment to go
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether any process is left in process group `pgid`."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether a process (not a zombie waiting to be reaped) is left in process group `pgid`."""
+    listing = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True).stdout
+    return any(
+        int(group) == pgid and not stat.startswith("Z")
+        for group, stat in (line.split(None, 1) for line in listing.splitlines() if line.strip())
+    )

@@ -450,12 +450,18 @@ def first_run(deployment: Deployment) -> dict:
 
 @pytest.fixture(scope="module")
 def killed_run(deployment: Deployment, first_run) -> dict:
-    """Stage 2: a second run; its code server killed once the run has materialised raw_housing."""
+    """Stage 2: a second run; its code server killed once the run's raw_housing step is done."""
     with HousingApi(deployment.url) as api:
         run_id = api.launch(wait=False)["run_id"]
+        # STEP_SUCCESS, not the materialisation event: Dagster updates the asset's latest record
+        # just after storing that event, and a kill in between would leave the record behind.
         wait_for(
-            lambda: "raw_housing" in materialisations(deployment, run_id),
-            RUN_TIMEOUT, "the second run to materialise raw_housing", interval=0.5,
+            lambda: deployment.dagster_sql(
+                "select 1 from event_logs where run_id = %s and step_key = 'raw_housing' "
+                "and dagster_event_type = 'STEP_SUCCESS'",
+                (run_id,),
+            ),
+            RUN_TIMEOUT, "the second run's raw_housing step to succeed", interval=0.5,
         )  # fmt: skip
         code_server = deployment.processes["code-server"]
         os.killpg(code_server.pid, signal.SIGKILL)  # the server and its run process, as a container
