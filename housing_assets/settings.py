@@ -47,12 +47,16 @@ def source_location() -> str:
 
 
 def mlflow_ui_url() -> str:
-    """Base URL of the MLflow UI for links in metadata: the tracking server itself when the
-    store is a server, else `MLFLOW_UI_URL` or the local UI started next to Dagster."""
+    """Base URL of the MLflow UI for links in metadata: `MLFLOW_UI_URL` when set (e.g. the
+    address users reach a tracking server at, behind a proxy or outside compose's network),
+    else the tracking server itself, else the local UI started next to Dagster."""
+    explicit = os.environ.get("MLFLOW_UI_URL")
+    if explicit:
+        return explicit.rstrip("/")
     uri = mlflow_tracking_uri()
     if uri.startswith(("http://", "https://")):
         return uri.rstrip("/")
-    return os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+    return "http://127.0.0.1:5000"
 
 
 def alerts_log() -> Path:

@@ -47,3 +47,16 @@ def test_job_runs_in_process_with_mlflow_hook():
     job = defs.resolve_job_def("housing_pipeline")
     assert job.executor_def is dg.in_process_executor
     assert "end_mlflow_on_run_finished" in {hook.name for hook in job.hook_defs}
+
+
+def test_mlflow_ui_url_prefers_the_explicit_address(monkeypatch):
+    from housing_assets import settings
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000/")
+    monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
+    assert settings.mlflow_ui_url() == "http://mlflow:5000"
+    monkeypatch.setenv("MLFLOW_UI_URL", "https://mlflow.example.org/")
+    assert settings.mlflow_ui_url() == "https://mlflow.example.org"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///state/mlflow.db")
+    monkeypatch.delenv("MLFLOW_UI_URL")
+    assert settings.mlflow_ui_url() == "http://127.0.0.1:5000"
