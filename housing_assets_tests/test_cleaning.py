@@ -107,6 +107,10 @@ def test_imputed_cells_and_restore():
     restored = restore_imputed_gaps(cleaned)
     assert restored["Lot Frontage"].isna().tolist() == [True, False, True]
     assert restored["Electrical"].isna().tolist() == [False, False, True]
+    # A subset of the columns (the models load only theirs): gaps elsewhere are ignored.
+    subset = restore_imputed_gaps(cleaned.drop(columns="Electrical"))
+    assert subset["Lot Frontage"].isna().tolist() == [True, False, True]
+    assert "Electrical" not in subset
 
 
 def test_clean_real_data(raw_frame):

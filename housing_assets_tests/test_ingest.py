@@ -71,6 +71,22 @@ def test_text_in_numeric_column(tmp_path, ames_csv):
         load_source(path)
 
 
+def test_fast_and_careful_parsing_agree(tmp_path, ames_csv):
+    """Numbers padded with Unicode spaces and integers beyond float precision read exactly."""
+    plain = load_source(str(ames_csv)).frame
+
+    def edit(frame):
+        frame.loc[0, "Lot Area"] = "\xa0" + frame.loc[0, "Lot Area"] + "\u3000"
+        frame.loc[1, "PID"] = "12345678901234567"  # above 2**53: not exact as a float
+        return frame
+
+    edited = load_source(write_variant(tmp_path, ames_csv, edit)).frame
+    assert edited.loc[0, "Lot Area"] == plain.loc[0, "Lot Area"] == 31770
+    assert edited.loc[1, "PID"] == 12345678901234567
+    assert (edited.dtypes == plain.dtypes).all()
+    pd.testing.assert_frame_equal(edited.drop(index=1), plain.drop(index=1))
+
+
 def test_non_positive_price(tmp_path, ames_csv):
     def edit(frame):
         frame.loc[[0, 1], "SalePrice"] = ["0", "-5"]

@@ -122,6 +122,8 @@ def restore_imputed_gaps(cleaned: pd.DataFrame) -> pd.DataFrame:
     cells = frame[IMPUTED_COLUMNS].fillna("")
     names = cells[cells != ""].str.split(IMPUTED_SEPARATOR).explode()
     for column, rows in names.groupby(names).groups.items():
+        if column not in frame.columns:  # a caller that loaded a subset (the models) needs none
+            continue
         frame[column] = frame[column].astype(object if column in CATEGORICAL_COLUMNS else float)
         frame.loc[frame.index.isin(rows), column] = np.nan
     return frame

@@ -416,7 +416,8 @@ def importance_features(cleaned: pd.DataFrame) -> pd.DataFrame:
             columns[column] = frame[column].map({level: r for r, level in enumerate(scale)})
     for column in NOMINAL_COLUMNS:
         if column in frame.columns:
-            codes, _ = pd.factorize(frame[column])
+            # Sorted: a level's code does not depend on the order (or sample) of the rows.
+            codes, _ = pd.factorize(frame[column], sort=True)
             columns[column] = pd.Series(np.where(codes < 0, np.nan, codes), index=frame.index)
     return pd.DataFrame(columns, index=frame.index).astype(float)
 
