@@ -57,6 +57,14 @@ class _ReplacingPandasTypeHandler(DuckDBPandasTypeHandler):
             {"dagster/row_count": len(obj), "dagster/column_schema": column_schema(obj)}
         )
 
+    def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection):
+        # An input's `columns` metadata is pasted into the SELECT as it is: quote the names, as
+        # Ames has "Year Remod/Add", "1st Flr SF" and other names that are not bare identifiers.
+        if table_slice.columns:
+            quoted = ['"' + name.replace('"', '""') + '"' for name in table_slice.columns]
+            table_slice = table_slice._replace(columns=quoted)
+        return super().load_input(context, table_slice, connection)
+
 
 class WarehouseIOManager(DuckDBPandasIOManager):
     """DuckDB warehouse file; every asset is a table `<schema>.<asset name>`."""

@@ -123,3 +123,23 @@ def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     with duckdb.connect(database, read_only=True) as conn:
         for table in ("raw_housing", "cleaned_housing", "encoded_housing"):
             assert conn.execute(f"select count(*) from housing.{table}").fetchone()[0] == 2930
+
+
+def test_io_manager_selects_columns_that_are_not_bare_identifiers(tmp_path):
+    """An input's `columns` metadata reaches DuckDB quoted: Ames names have spaces and '/'."""
+
+    @dg.asset
+    def wide() -> pd.DataFrame:
+        return pd.DataFrame(
+            {"Year Remod/Add": [1950, 2001], "1st Flr SF": [856, 1262], "x": [1, 2]}
+        )
+
+    @dg.asset(ins={"wide": dg.AssetIn(metadata={"columns": ["Year Remod/Add", "1st Flr SF"]})})
+    def narrow(wide: pd.DataFrame) -> pd.DataFrame:
+        return wide
+
+    io_manager = WarehouseIOManager(database=str(tmp_path / "w.duckdb"), schema="housing")
+    result = dg.materialize([wide, narrow], resources={"io_manager": io_manager})
+    loaded = result.output_for_node("narrow")
+    assert list(loaded.columns) == ["Year Remod/Add", "1st Flr SF"]
+    assert loaded["Year Remod/Add"].tolist() == [1950, 2001]

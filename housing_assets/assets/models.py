@@ -49,13 +49,8 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
         description=description,
         required_resource_keys={"mlflow"},
         check_specs=model_check_specs(key),
-        # The warehouse IO manager selects just these columns (not the z-score copies). It
-        # pastes them into the SELECT as they are, so names like "Year Remod/Add" are quoted.
-        ins={
-            "cleaned_housing": dg.AssetIn(
-                metadata={"columns": [f'"{name}"' for name in model_input_columns()]}
-            )
-        },
+        # The warehouse IO manager selects just these columns (not the z-score copies).
+        ins={"cleaned_housing": dg.AssetIn(metadata={"columns": model_input_columns()})},
     )
     def _model(
         context: dg.AssetExecutionContext, cleaned_housing: pd.DataFrame
