@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ from housing_assets.api.client import (
     model_summary,
     run_summary,
 )
-from housing_assets_tests.servers import free_port
+from housing_assets_tests.servers import free_port, stop_group
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -259,19 +258,6 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"{url} did not serve assets within {STARTUP_TIMEOUT} s")
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the webserver's process group, then SIGKILL what is left (e.g. a run)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 @pytest.fixture(scope="module")
 def servers(home):
     """(writable URL, read-only URL): two webservers over the same materialised state."""
@@ -287,7 +273,7 @@ def servers(home):
         yield urls[0], urls[1]
     finally:
         for process in processes:
-            stop(process)
+            stop_group(process)
 
 
 @pytest.fixture(scope="module")
