@@ -21,6 +21,7 @@ from housing_assets.lib.eda import (
     feature_importance,
     long_correlations,
     missing_before_cleaning,
+    permutation_r2_drops,
     rank_agreement,
     require_rows,
     require_usable_target,
@@ -352,3 +353,18 @@ def test_rank_agreement_of_identical_and_reversed_scores():
     assert rank_agreement(scores, scores * 10) == pytest.approx(1.0, abs=EXACT)
     assert rank_agreement(scores, -scores) == pytest.approx(-1.0, abs=EXACT)
     assert math.isnan(rank_agreement(scores[:2], scores[:2]))
+
+
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_batched_permutation_equals_sklearns_permutation_importance(repeats):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.inspection import permutation_importance
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 20))  # 20 features: two batches of PERMUTATION_BATCH_FEATURES
+    y = 3 * X[:, 0] - 2 * X[:, 5] + X[:, 17] ** 2 + rng.normal(scale=0.1, size=300)
+    model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
+    ours = permutation_r2_drops(model, X, y, n_repeats=repeats, random_state=42)
+    theirs = permutation_importance(model, X, y, n_repeats=repeats, random_state=42)
+    np.testing.assert_allclose(ours, theirs.importances, rtol=1e-12, atol=1e-12)
+    assert set(np.argsort(-ours.mean(axis=1))[:3]) == {0, 5, 17}
