@@ -26,8 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
 from joblib import parallel_config
+from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_selection import mutual_info_regression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
@@ -476,9 +476,7 @@ def permutation_r2_drops(
     for start in range(0, X.shape[1], PERMUTATION_BATCH_FEATURES):
         features = range(start, min(start + PERMUTATION_BATCH_FEATURES, X.shape[1]))
         copies = np.tile(X, (len(features) * n_repeats, 1))
-        for block, (feature, order) in enumerate(
-            (f, o) for f in features for o in orders
-        ):
+        for block, (feature, order) in enumerate((f, o) for f in features for o in orders):
             copies[block * len(X) : (block + 1) * len(X), feature] = X[order, feature]
         predictions = estimator.predict(copies).reshape(len(features), n_repeats, len(X))
         # R² of every copy at once (r2_score validates its input on each of 258 calls)
