@@ -119,13 +119,17 @@ def imputed_cells(missing: pd.DataFrame) -> pd.Series:
 def restore_imputed_gaps(cleaned: pd.DataFrame) -> pd.DataFrame:
     """Put NA back where cleaning imputed a value, so a model can learn its own imputation."""
     frame = cleaned.copy()
-    cells = frame[IMPUTED_COLUMNS].fillna("")
-    names = cells[cells != ""].str.split(IMPUTED_SEPARATOR).explode()
-    for column, rows in names.groupby(names).groups.items():
+    # Few distinct combinations of imputed columns: split each once, not once per row.
+    codes, combinations = pd.factorize(frame[IMPUTED_COLUMNS].fillna(""))
+    codes_by_column: dict[str, list[int]] = {}
+    for code, combination in enumerate(combinations):
+        for column in filter(None, combination.split(IMPUTED_SEPARATOR)):
+            codes_by_column.setdefault(column, []).append(code)
+    for column, column_codes in codes_by_column.items():
         if column not in frame.columns:  # a caller that loaded a subset (the models) needs none
             continue
         frame[column] = frame[column].astype(object if column in CATEGORICAL_COLUMNS else float)
-        frame.loc[frame.index.isin(rows), column] = np.nan
+        frame.loc[np.isin(codes, column_codes), column] = np.nan
     return frame
 
 
