@@ -1,6 +1,7 @@
 """The code location loads, and the graph has the keys, deps, groups and job the issues name."""
 
 import dagster as dg
+import pytest
 
 from housing_assets.definitions import defs
 
@@ -60,3 +61,16 @@ def test_mlflow_ui_url_prefers_the_explicit_address(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///state/mlflow.db")
     monkeypatch.delenv("MLFLOW_UI_URL")
     assert settings.mlflow_ui_url() == "http://127.0.0.1:5000"
+
+
+def test_models_take_a_tune_flag_that_defaults_to_off():
+    job = defs.resolve_implicit_global_asset_job_def()
+    tuned = {"config": {"tune": True}}
+    config = {"ops": {"boosted_price_model": tuned, "linear_price_model": tuned}}
+    assert dg.validate_run_config(job, config)["ops"]["boosted_price_model"]["config"] == {
+        "tune": True
+    }
+    # no config at all (the schedule's runs): the default, no tuning
+    assert dg.validate_run_config(job, {})["ops"]["linear_price_model"]["config"] == {"tune": False}
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"ops": {"boosted_price_model": {"config": {"tune": "y"}}}})

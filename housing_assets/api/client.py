@@ -176,8 +176,8 @@ def run_summary(run: dict) -> dict[str, Any]:
 def model_summary(event: dict) -> dict[str, Any]:
     """A model's latest materialisation reduced to its metrics and its MLflow pointers.
 
-    Every float entry of a model materialisation is a metric (test_*, train_*, cv_rmse); the
-    row counts and the registered version are integers.
+    Every float entry of a model materialisation is a metric (test_*, train_*, and cv_rmse
+    after a tuning run); the row counts and the registered version are integers.
     """
     latest = materialization(event)
     metadata = latest["metadata"]
