@@ -32,7 +32,7 @@ bench: $(STAMP)  ## benchmark scripts; each prints its figures
 	$(BIN)/python benchmarks/bench_eda.py
 	$(BIN)/python benchmarks/bench_models.py
 
-bench-scale: $(STAMP)  ## the whole graph from the CLI at 1x, 10x, 100x vs the plain reference (~30 min)
+bench-scale: $(STAMP)  ## the whole graph from the CLI at 1x, 10x, 100x vs the plain reference (~15 min)
 	$(BIN)/python benchmarks/bench_pipeline.py --scales 1 10 100 --repeats 3
 
 clean-state:  ## delete the run state (.housing/ or $HOUSING_HOME)

@@ -1,6 +1,6 @@
 """The plain-Python reference: the same cleaning and the same two models, no orchestrator.
 
-No Dagster, no warehouse, no MLflow, no EDA: read, validate, clean, split, tune, fit and score
+No Dagster, no warehouse, no MLflow, no EDA: read, validate, clean, split, fit and score
 both models. `bench_pipeline.py` times it in a fresh process beside the full Dagster run; the
 ratio of the two is the orchestration (and tracking, and reporting) overhead.
 
