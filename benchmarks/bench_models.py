@@ -2,8 +2,8 @@
 
 Prints the median, min and max over N repetitions of: split, fit (as a scheduled run does, no
 tuning), test scoring and MLflow logging (params, metrics, model with signature and input
-example, registry version, champion decision) for both models together. A warm-up round runs first so the SQLite store's
-one-off migrations are not counted.
+example, registry version, champion decision) for both models together. A warm-up round runs
+first so the SQLite store's one-off migrations are not counted.
 
     .venv/bin/python benchmarks/bench_models.py [--repeats 5]
 """
