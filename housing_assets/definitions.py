@@ -8,6 +8,7 @@ import gc
 # about 1 s of a 1x run. Collection waits until the imports are done, and the objects they made
 # are then frozen (never scanned, never freed: modules and classes live as long as the process
 # anyway), so later collections scan only what the run itself creates.
+collecting = gc.isenabled()
 gc.disable()
 try:
     import dagster as dg
@@ -30,7 +31,8 @@ try:
     )
 finally:
     gc.freeze()
-    gc.enable()
+    if collecting:
+        gc.enable()
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules([ingestion, preparation, eda]), *model_assets],
@@ -47,7 +49,9 @@ defs = dg.Definitions(
 )
 
 # The interpreter's final collection over everything a run made took 2 s of a 1x run, and
-# nothing needs it (every store is closed when the run ends, and the OS frees the memory), so
-# the objects are frozen once more just before it. Both apply to every process that loads the
-# code location: runs, the code server, webserver and daemon.
+# nothing needs it: every store is closed when the run ends and the OS frees the memory (the
+# one thing lost is `__del__` of objects left in reference cycles; `weakref.finalize` and
+# logging's shutdown still run). So the objects are frozen once more just before it. Both apply
+# to the processes that import this module: run workers, `dagster asset materialize`, the code
+# server, and tests (the webserver and daemon reach the code through the code server).
 atexit.register(gc.freeze)

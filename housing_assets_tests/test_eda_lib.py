@@ -368,3 +368,18 @@ def test_batched_permutation_equals_sklearns_permutation_importance(repeats):
     theirs = permutation_importance(model, X, y, n_repeats=repeats, random_state=42)
     np.testing.assert_allclose(ours, theirs.importances, rtol=1e-12, atol=1e-12)
     assert set(np.argsort(-ours.mean(axis=1))[:3]) == {0, 5, 17}
+
+
+@pytest.mark.parametrize("target", ["constant", "nearly constant"])
+def test_batched_permutation_follows_sklearn_on_a_constant_target(target):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.inspection import permutation_importance
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 4))
+    y = np.full(120, 5.0) if target == "constant" else np.r_[np.full(119, 5.0), 5.0 + 1e-9]
+    model = HistGradientBoostingRegressor(max_iter=5, random_state=0).fit(X, y)
+    ours = permutation_r2_drops(model, X, y, n_repeats=2, random_state=42)
+    theirs = permutation_importance(model, X, y, n_repeats=2, random_state=42)
+    assert np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours, theirs.importances, atol=1e-12)

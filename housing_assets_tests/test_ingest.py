@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
 from housing_assets.lib.ingest import SourceError, load_source
-from housing_assets.resources import HousingSource, WarehouseIOManager
+from housing_assets.resources import HousingSource, WarehouseIOManager, read_frame
 
 
 def write_variant(tmp_path, ames_csv, edit) -> str:
@@ -143,3 +143,17 @@ def test_io_manager_selects_columns_that_are_not_bare_identifiers(tmp_path):
     loaded = result.output_for_node("narrow")
     assert list(loaded.columns) == ["Year Remod/Add", "1st Flr SF"]
     assert loaded["Year Remod/Add"].tolist() == [1950, 2001]
+
+
+def test_io_manager_reads_every_table_of_a_run_as_fetchdf_would(pipeline_run):
+    """The Arrow read path gives DuckDB's own pandas frame (dtypes, NaN) for what the run wrote."""
+    from housing_assets import settings
+
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        tables = conn.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
+        assert len(tables) >= 10  # the three data tables, the drift reference, the EDA tables
+        for schema, table in tables:
+            query = f'select * from "{schema}"."{table}"'
+            pd.testing.assert_frame_equal(read_frame(conn, query), conn.execute(query).fetchdf())

@@ -479,9 +479,15 @@ def permutation_r2_drops(
         for block, (feature, order) in enumerate((f, o) for f in features for o in orders):
             copies[block * len(X) : (block + 1) * len(X), feature] = X[order, feature]
         predictions = estimator.predict(copies).reshape(len(features), n_repeats, len(X))
-        # R² of every copy at once (r2_score validates its input on each of 258 calls)
+        # R² of every copy at once (r2_score validates its input on each of 258 calls), with
+        # r2_score's rule for a constant target: 1 for a perfect prediction, else 0.
         residual = ((predictions - y) ** 2).sum(axis=2)
-        drops[list(features)] = baseline - (1 - residual / ((y - y.mean()) ** 2).sum())
+        total = ((y - y.mean()) ** 2).sum()
+        if total > 0:
+            r2 = 1 - residual / total
+        else:
+            r2 = np.where(residual == 0, 1.0, 0.0)
+        drops[list(features)] = baseline - r2
     return drops
 
 

@@ -271,7 +271,7 @@ def train_and_score(kind: str, split: Split, tune: bool = False) -> TrainedModel
     The linear model always chooses its penalty by generalised CV (one SVD, cheap); with `tune`
     it also reports its 3-fold CV RMSE (`cv_rmse`). The booster fits its default tree size; with
     `tune` it chooses the size by grid search and reports the best `cv_rmse`. Tuning is the
-    expensive part (3 s and 9 s at 1x), so scheduled runs leave it out.
+    expensive part (about 2 s and 9 s at 1x), so scheduled runs leave it out.
 
     OpenMP is held to one thread while fitting: on a shared 2-core machine the booster's
     spinning threads slowed a fit up to 7x when another process wanted a core, while one
