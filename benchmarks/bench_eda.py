@@ -17,7 +17,7 @@ from pathlib import Path
 
 from housing_assets.lib.charts import build_charts
 from housing_assets.lib.cleaning import clean_housing
-from housing_assets.lib.eda import run_eda
+from housing_assets.lib.eda import MissingCounts, run_eda
 from housing_assets.lib.encoding import encode_housing
 from housing_assets.lib.ingest import load_source
 from housing_assets.lib.report import REPORT_NAME, build_report_html, write_report
@@ -30,7 +30,7 @@ MAX_HTML_BYTES = 8 * 1024 * 1024
 def one_run(raw, cleaned, encoded, out_dir: Path) -> tuple[dict[str, float], int]:
     stages = {}
     start = time.perf_counter()
-    result = run_eda(raw, cleaned, encoded)
+    result = run_eda(MissingCounts.of(raw), cleaned, encoded)
     stages["statistics"] = time.perf_counter() - start
     mark = time.perf_counter()
     charts = build_charts(cleaned, result)

@@ -10,6 +10,7 @@ from housing_assets.lib.eda import (
     CRAMERS_V,
     ETA,
     EdaInputError,
+    MissingCounts,
     SkippedColumn,
     band_summary,
     categorical_numeric_associations,
@@ -58,7 +59,7 @@ def test_fewer_than_50_rows_fail_with_a_clear_message():
 def test_run_eda_rejects_a_small_table_before_computing_anything():
     small = linear_frame(10)
     with pytest.raises(EdaInputError, match="at least 50 sales but the table has 10 rows"):
-        run_eda(small, small, small)
+        run_eda(MissingCounts.of(small), small, small)
 
 
 @pytest.mark.parametrize(
@@ -293,7 +294,7 @@ def test_missing_before_cleaning_counts_and_meaning():
             "Gr Liv Area": [1000, 1200, 1300, 1400],
         }
     )
-    assert missing_before_cleaning(raw).values.tolist() == [
+    assert missing_before_cleaning(MissingCounts.of(raw)).values.tolist() == [
         ["Pool QC", 3, 75.0, "house has none (documented)"],
         ["Lot Frontage", 1, 25.0, "missing value"],
     ]

@@ -23,7 +23,7 @@ from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
 from housing_assets.lib.charts import build_charts
 from housing_assets.lib.cleaning import clean_housing
-from housing_assets.lib.eda import SkippedColumn, run_eda
+from housing_assets.lib.eda import MissingCounts, SkippedColumn, run_eda
 from housing_assets.lib.encoding import encode_housing, encoding_summary
 from housing_assets.lib.ingest import load_source
 from housing_assets.lib.modeling import split_index
@@ -48,7 +48,7 @@ def tables():
 @pytest.fixture(scope="module")
 def result(tables):
     raw, cleaned, encoding = tables
-    return run_eda(raw, cleaned, encoding.frame)
+    return run_eda(MissingCounts.of(raw), cleaned, encoding.frame)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_importance_is_learned_on_the_training_rows_only(tables, result):
 def test_a_constant_and_an_all_missing_column_are_reported_and_skipped(tables):
     raw, cleaned, encoding = tables
     broken = cleaned.assign(**{"Lot Area": 9600, "Pool Area": np.nan})
-    result = run_eda(raw, broken, encoding.frame)
+    result = run_eda(MissingCounts.of(raw), broken, encoding.frame)
     skipped = {(s.column, s.analysis): s.reason for s in result.skipped}
     assert skipped == {
         ("Lot Area", "correlations"): "constant: every value is 9600",

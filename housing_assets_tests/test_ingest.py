@@ -157,3 +157,17 @@ def test_io_manager_reads_every_table_of_a_run_as_fetchdf_would(pipeline_run):
         for schema, table in tables:
             query = f'select * from "{schema}"."{table}"'
             pd.testing.assert_frame_equal(read_frame(conn, query), conn.execute(query).fetchdf())
+
+
+def test_warehouse_counts_the_raw_gaps_as_pandas_does(pipeline_run, raw_frame):
+    """The EDA's missing-value counts come from one SQL scan of raw_housing, not a reload."""
+    from housing_assets import settings
+    from housing_assets.lib.warehouse import null_counts
+
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        counts, rows = null_counts(conn, "housing", "raw_housing")
+        with pytest.raises(LookupError, match='no table "housing"."no_such_table"'):
+            null_counts(conn, "housing", "no_such_table")
+    assert rows == 2930
+    pd.testing.assert_series_equal(counts, raw_frame.isna().sum(), check_names=False)
+    assert counts["Lot Frontage"] == 490 and counts["Pool QC"] == 2917

@@ -12,28 +12,35 @@ from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
 from housing_assets.lib.charts import build_charts, chart_rows
-from housing_assets.lib.eda import run_eda, skipped_table, warehouse_tables
+from housing_assets.lib.eda import MissingCounts, run_eda, skipped_table, warehouse_tables
 from housing_assets.lib.report import (
     REPORT_NAME,
     build_report_html,
     findings_markdown,
     write_report,
 )
-from housing_assets.lib.warehouse import replace_tables
+from housing_assets.lib.warehouse import null_counts, replace_tables
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
 
-@dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb", "plotly"})
+@dg.asset(
+    group_name="data_pipeline",
+    kinds={"pandas", "duckdb", "plotly"},
+    # Of the raw table only the missing-value counts are needed: the warehouse counts them in
+    # one scan of the table the IO manager wrote (schema.asset name), instead of loading it.
+    deps=["raw_housing"],
+)
 def eda_report(
     context: dg.AssetExecutionContext,
-    raw_housing: pd.DataFrame,
     cleaned_housing: pd.DataFrame,
     encoded_housing: pd.DataFrame,
     warehouse: DuckDBResource,
 ) -> dg.MaterializeResult:
     """Correlations, associations, bands, encoding and feature importance, with an HTML report."""
-    result = run_eda(raw_housing, cleaned_housing, encoded_housing)
+    with warehouse.get_connection() as connection:
+        raw_gaps = MissingCounts(*null_counts(connection, WAREHOUSE_SCHEMA, "raw_housing"))
+    result = run_eda(raw_gaps, cleaned_housing, encoded_housing)
     charts = build_charts(cleaned_housing, result)
     tables = warehouse_tables(result)
     with warehouse.get_connection() as connection:

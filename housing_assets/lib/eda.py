@@ -383,16 +383,30 @@ def _levels_grouped_as_rare(levels: pd.Series, other_flag: pd.Series) -> list[st
     return sorted(flagged)
 
 
-def missing_before_cleaning(raw: pd.DataFrame) -> pd.DataFrame:
+class MissingCounts(NamedTuple):
+    """How many values each column of the raw table lacks, out of how many rows.
+
+    The EDA needs only these counts of the raw table: the asset asks the warehouse for them
+    (`lib.warehouse.null_counts`) rather than loading 82 columns of every sale.
+    """
+
+    counts: pd.Series
+    rows: int
+
+    @classmethod
+    def of(cls, raw: pd.DataFrame) -> "MissingCounts":
+        return cls(raw.isna().sum(), len(raw))
+
+
+def missing_before_cleaning(raw: MissingCounts) -> pd.DataFrame:
     """Missing values per column of the source, and whether NA there means 'the house has none'."""
     documented_none = {c for feature in ABSENT_FEATURES for c in feature.categorical}
-    missing = raw.isna().sum()
-    missing = missing[missing > 0].sort_values(ascending=False, kind="stable")
+    missing = raw.counts[raw.counts > 0].sort_values(ascending=False, kind="stable")
     table = pd.DataFrame(
         {
             "column": missing.index,
             "missing": missing.to_numpy(dtype="int64"),
-            "share_pct": (100 * missing.to_numpy() / max(len(raw), 1)).round(2),
+            "share_pct": (100 * missing.to_numpy() / max(raw.rows, 1)).round(2),
         }
     )
     table["meaning"] = np.where(
@@ -576,8 +590,8 @@ def skipped_table(skipped: list[SkippedColumn]) -> pd.DataFrame:
     return pd.DataFrame(skipped, columns=list(SkippedColumn._fields)).astype(str)
 
 
-def run_eda(raw: pd.DataFrame, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> EdaResult:
-    """Every statistic of the report, from the raw, cleaned and encoded tables."""
+def run_eda(raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> EdaResult:
+    """Every statistic of the report, from the raw table's gaps and the cleaned and encoded tables."""
     require_rows(cleaned)
     require_usable_target(cleaned)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -591,7 +605,7 @@ def association_sample(cleaned: pd.DataFrame) -> pd.DataFrame:
     return cleaned.sample(n=ASSOCIATION_MAX_ROWS, random_state=RANDOM_STATE)
 
 
-def _run_eda(raw: pd.DataFrame, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> EdaResult:
+def _run_eda(raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> EdaResult:
     sample = association_sample(cleaned)
     numeric, skipped = usable_columns(
         sample, (*NUMERIC_FEATURES, *DERIVED_FEATURES), "correlations", numeric=True

@@ -27,3 +27,20 @@ def read_table(connection, schema: str, name: str) -> pd.DataFrame | None:
         [schema, name],
     ).fetchone()[0]
     return connection.execute(f'SELECT * FROM "{schema}"."{name}"').fetchdf() if exists else None
+
+
+def null_counts(connection, schema: str, name: str) -> tuple[pd.Series, int]:
+    """NULLs per column of a table (in column order), and its row count: one scan, in DuckDB."""
+    columns = [
+        row[0]
+        for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
+    if not columns:
+        raise LookupError(f'The warehouse has no table "{schema}"."{name}"')
+    nulls = ", ".join('count(*) - count("' + c.replace('"', '""') + '")' for c in columns)
+    row = connection.execute(f'SELECT count(*), {nulls} FROM "{schema}"."{name}"').fetchone()
+    return pd.Series(row[1:], index=columns, dtype="int64"), int(row[0])
