@@ -9,7 +9,8 @@ from dagster_duckdb import DuckDBResource
 from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
 from housing_assets.lib.ingest import SourceError, load_source
-from housing_assets.resources import HousingSource, WarehouseIOManager, read_frame
+from housing_assets.lib.warehouse import read_frame
+from housing_assets.resources import HousingSource, WarehouseIOManager
 
 
 def write_variant(tmp_path, ames_csv, edit) -> str:

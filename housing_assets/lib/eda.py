@@ -478,14 +478,14 @@ def permutation_r2_drops(
     in R², shape (features, repeats).
     """
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
-    shuffle, orders = np.arange(len(X)), []
-    order = np.arange(len(X))
     generator = check_random_state(seed)
+    shuffle, order, orders = np.arange(len(X)), np.arange(len(X)), []
     for _ in range(n_repeats):
         generator.shuffle(shuffle)
         order = order[shuffle]  # cumulative, as sklearn's in-place column shuffle
         orders.append(order)
     baseline = r2_score(y, estimator.predict(X))
+    total = ((y - y.mean()) ** 2).sum()
     drops = np.empty((X.shape[1], n_repeats))
     for start in range(0, X.shape[1], PERMUTATION_BATCH_FEATURES):
         features = range(start, min(start + PERMUTATION_BATCH_FEATURES, X.shape[1]))
@@ -496,7 +496,6 @@ def permutation_r2_drops(
         # R² of every copy at once (r2_score validates its input on each of 258 calls), with
         # r2_score's rule for a constant target: 1 for a perfect prediction, else 0.
         residual = ((predictions - y) ** 2).sum(axis=2)
-        total = ((y - y.mean()) ** 2).sum()
         if total > 0:
             r2 = 1 - residual / total
         else:

@@ -1,6 +1,23 @@
-"""Small DuckDB helpers for tables written outside the IO manager (EDA tables, drift reference)."""
+"""Small DuckDB helpers: reading (for the IO manager too), and tables written outside it."""
 
 import pandas as pd
+
+
+def quoted(identifier: str) -> str:
+    """A DuckDB identifier in double quotes: Ames has "Year Remod/Add", "1st Flr SF" and more."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def read_frame(connection, query: str) -> pd.DataFrame:
+    """A query's rows as pandas, through Arrow rather than DuckDB's fetchdf().
+
+    Text columns convert 4x faster (293,000 cleaned rows: 5.3 s -> 1.3 s) and repeated strings
+    share one Python object. The frame is the same as fetchdf's for the types this pipeline
+    writes (int64, float64, bool, text; NULL only in float and text columns), and test_ingest
+    compares the two on every table of a run. Other types differ: an integer or boolean column
+    with NULLs comes back float64 or object (fetchdf: Int32, boolean), DATE as datetime.date.
+    """
+    return connection.sql(query).to_arrow_table().to_pandas()
 
 
 def replace_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> None:
@@ -22,11 +39,13 @@ def replace_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> 
 
 def read_table(connection, schema: str, name: str) -> pd.DataFrame | None:
     """The table as a DataFrame, or None if it does not exist yet."""
-    exists = connection.execute(
+    # fetchall, not fetchone: DuckDB refuses the next query (read_frame's) on a connection
+    # whose last result was not read to its end.
+    ((exists,),) = connection.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, name],
-    ).fetchone()[0]
-    return connection.execute(f'SELECT * FROM "{schema}"."{name}"').fetchdf() if exists else None
+    ).fetchall()
+    return read_frame(connection, f'SELECT * FROM "{schema}"."{name}"') if exists else None
 
 
 def null_counts(connection, schema: str, name: str) -> tuple[pd.Series, int]:
@@ -41,6 +60,6 @@ def null_counts(connection, schema: str, name: str) -> tuple[pd.Series, int]:
     ]
     if not columns:
         raise LookupError(f'The warehouse has no table "{schema}"."{name}"')
-    nulls = ", ".join('count(*) - count("' + c.replace('"', '""') + '")' for c in columns)
-    row = connection.execute(f'SELECT count(*), {nulls} FROM "{schema}"."{name}"').fetchone()
+    nulls = ", ".join(f"count(*) - count({quoted(c)})" for c in columns)
+    (row,) = connection.execute(f'SELECT count(*), {nulls} FROM "{schema}"."{name}"').fetchall()
     return pd.Series(row[1:], index=columns, dtype="int64"), int(row[0])
