@@ -18,6 +18,7 @@ from housing_assets import settings
 from housing_assets.assets.preparation import pin_drift_reference_snapshot
 from housing_assets.lib.alerts import append_alert, post_webhook
 from housing_assets.lib.drift import DRIFT_FEATURES
+from housing_assets.lib.ingest import is_url
 from housing_assets.lib.warehouse import read_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
@@ -74,7 +75,7 @@ def unchanged_source_reason(instance: dg.DagsterInstance, location: str) -> str 
     hashed (that would mean a download per tick) and always run; a run launched by hand
     always runs.
     """
-    if location.startswith(("http://", "https://")):
+    if is_url(location):
         return None
     finished = instance.get_run_records(
         filters=dg.RunsFilter(job_name=housing_pipeline.name, statuses=FINISHED_STATUSES),

@@ -1,10 +1,12 @@
 """Asset checks: data quality on the tables, model quality on the models.
 
 Every result records the observed value and the threshold in its metadata, so a failure reads
-on its own in the UI. Blocking checks stop downstream assets from running on bad data.
+on its own in the UI. Blocking checks are also the audit of write-audit-publish: a table asset
+evaluates them on its frame before it yields the output (`audited_output`), so a frame that
+fails one is never handed to the IO manager, and the previous table stays published.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import dagster as dg
@@ -90,12 +92,12 @@ RAW_RULES = (
              "Each parcel id (PID) appears once.", blocking=True),
     DataRule("sale_price_positive", quality.positive_sale_prices,
              "Every SalePrice is a positive number.", blocking=True),
+    DataRule("areas_non_negative", quality.areas_non_negative,
+             "Every area (sq ft) is 0 or more (a missing area is not negative).", blocking=True),
 )  # fmt: skip
 CLEANED_RULES = (
     DataRule("no_missing_values", quality.no_missing_values,
              "Cleaning left no missing value.", blocking=True),
-    DataRule("areas_non_negative", quality.areas_non_negative,
-             "Every area (sq ft) is 0 or more.", blocking=True),
     DataRule("year_built_not_after_sale", quality.built_not_after_sale,
              "Year built is not after the year sold; counts the exceptions.", blocking=False,
              severity=dg.AssetCheckSeverity.WARN),
@@ -131,6 +133,58 @@ def data_check_results(key: dg.AssetKey, rules, frame: pd.DataFrame) -> list[dg.
             )
         )
     return results
+
+
+class AuditFailed(dg.Failure):
+    """A blocking check failed: the output was not published."""
+
+
+def blocking_failures(
+    checks: Sequence[dg.AssetCheckSpec], results: Sequence[dg.AssetCheckResult]
+) -> list[dg.AssetCheckResult]:
+    blocking = {spec.name for spec in checks if spec.blocking}
+    return [r for r in results if r.check_name in blocking and not r.passed]
+
+
+def describe_failure(result: dg.AssetCheckResult) -> str:
+    meta = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
+    shown = ", ".join(f"{k} {v}" for k, v in meta.items() if k != "detail")
+    detail = f"; {meta['detail']}" if meta.get("detail") else ""
+    return f"{result.check_name} ({shown}{detail})"
+
+
+def audit_failure(
+    key: dg.AssetKey, failed: Sequence[dg.AssetCheckResult], what: str = "table"
+) -> AuditFailed:
+    rules = "; ".join(describe_failure(r) for r in failed)
+    return AuditFailed(
+        description=(
+            f"{key.to_user_string()} failed {len(failed)} blocking check(s), so the new {what} "
+            f"was not published and the previous one stays: {rules}"
+        ),
+        metadata={"failed_checks": ", ".join(r.check_name for r in failed)},
+    )
+
+
+def audited_output(
+    key: dg.AssetKey,
+    checks: Sequence[dg.AssetCheckSpec],
+    results: Sequence[dg.AssetCheckResult],
+    output: dg.Output,
+) -> Iterator:
+    """Write-audit-publish for one table asset: the output only if every blocking check passed.
+
+    The results are always yielded, so the UI's check history records them with their
+    observed values. On a blocking failure they come first and the step fails with a message
+    naming each failed check and its counts; the output is never yielded, so the IO manager
+    never writes and the published table (and everything downstream of it) stays as it was.
+    """
+    failed = blocking_failures(checks, results)
+    if failed:
+        yield from results
+        raise audit_failure(key, failed)
+    yield output
+    yield from results
 
 
 def drift_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:

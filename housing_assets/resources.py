@@ -1,28 +1,31 @@
 """Resources: the source of the data, the DuckDB warehouse and MLflow tracking.
 
-The warehouse IO manager is dagster-duckdb-pandas' with one change: an unpartitioned table is
-written with a single `CREATE OR REPLACE TABLE ... AS SELECT`, which DuckDB runs as one
-transaction. The stock handler deletes the rows and then inserts the new ones, so a run killed
-between the two leaves an empty table, and a new column (a new one-hot level) breaks the
-insert. Readers now see the old table or the new one, never half of one.
+The warehouse IO manager is written on Dagster's public `ConfigurableIOManager`. It is the
+publish half of write-audit-publish: an asset audits its frame first (its blocking checks, see
+`checks.audited_output`) and yields the output only when they pass, and the IO manager then
+stages the table in `<schema>_staging` and swaps it into `<schema>` in one DuckDB transaction.
+Readers (the UI, the API, the next run) see the previous table or the new one, never a half
+written or an unaudited one; a run killed while a table is staged leaves only the staging copy,
+which the next write replaces.
 """
-
-from collections.abc import Iterator
 
 import dagster as dg
 import mlflow
 import pandas as pd
-from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
 from dagster_duckdb import DuckDBResource
-from dagster_duckdb.io_manager import DuckDbClient
-from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 from dagster_mlflow.resources import CONFIG_SCHEMA as MLFLOW_CONFIG_SCHEMA
 from dagster_mlflow.resources import MlFlow
+from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from housing_assets import settings
-from housing_assets.lib.ingest import RawSource, load_source
-from housing_assets.lib.warehouse import quoted, read_frame
+from housing_assets.lib.ingest import (
+    DOWNLOAD_DEADLINE_SECONDS,
+    MAX_SOURCE_BYTES,
+    RawSource,
+    load_source,
+)
+from housing_assets.lib.warehouse import publish_tables, read_columns
 from housing_assets.metadata import column_schema
 
 
@@ -33,65 +36,61 @@ class HousingSource(dg.ConfigurableResource):
         default=settings.source_location(),
         description="Path or http(s) URL of an AmesHousing.csv-shaped file.",
     )
+    deadline_seconds: float = Field(
+        default=DOWNLOAD_DEADLINE_SECONDS,
+        gt=0,
+        description="Total time allowed to download a URL source, however slowly it arrives.",
+    )
+    max_bytes: int = Field(
+        default=MAX_SOURCE_BYTES,
+        gt=0,
+        description="Largest source accepted, in bytes (a larger file or body is refused).",
+    )
 
     def load(self) -> RawSource:
-        return load_source(self.location)
-
-
-class _ReplacingDuckDbClient(DuckDbClient):
-    @staticmethod
-    def delete_table_slice(context: dg.OutputContext, table_slice: TableSlice, connection) -> None:
-        # Unpartitioned tables are replaced whole by the type handler, in one statement.
-        if table_slice.partition_dimensions:
-            DuckDbClient.delete_table_slice(context, table_slice, connection)
-
-
-class _ReplacingPandasTypeHandler(DuckDBPandasTypeHandler):
-    def handle_output(
-        self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection
-    ):
-        if table_slice.partition_dimensions:
-            return super().handle_output(context, table_slice, obj, connection)
-        table = f"{table_slice.schema}.{table_slice.table}"
-        connection.execute(f"create or replace table {table} as select * from obj")
-        context.add_output_metadata(
-            {"dagster/row_count": len(obj), "dagster/column_schema": column_schema(obj)}
-        )
-
-    def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection):
-        if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
-            return pd.DataFrame()
-        # An input's `columns` metadata is pasted into the SELECT as it is: quote the names, as
-        # Ames has "Year Remod/Add", "1st Flr SF" and other names that are not bare identifiers.
-        if table_slice.columns:
-            table_slice = table_slice._replace(columns=[quoted(c) for c in table_slice.columns])
-        return read_frame(connection, DuckDbClient.get_select_statement(table_slice))
-
-
-class WarehouseIOManager(DuckDBPandasIOManager):
-    """DuckDB warehouse file; every asset is a table `<schema>.<asset name>`."""
-
-    @staticmethod
-    def type_handlers():
-        return [_ReplacingPandasTypeHandler()]
-
-    def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
-            db_client=_ReplacingDuckDbClient(),
-            database=self.database,
-            schema=self.schema_,
-            type_handlers=self.type_handlers(),
-            default_load_type=pd.DataFrame,
-            io_manager_name="WarehouseIOManager",
-        )
+        return load_source(self.location, self.deadline_seconds, self.max_bytes)
 
 
 WAREHOUSE_SCHEMA = "housing"
 
 
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """DuckDB warehouse file; every table asset is `<warehouse_schema>.<asset name>`."""
+
+    database: str = Field(description="Path of the DuckDB file.")
+    warehouse_schema: str = Field(
+        default=WAREHOUSE_SCHEMA, description="Schema of the published tables."
+    )
+
+    def _connection(self):
+        # DuckDBResource retries while another process holds the file's write lock.
+        return DuckDBResource(database=self.database).get_connection()
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        if obj is None:
+            return
+        table = context.asset_key.path[-1]
+        with self._connection() as connection:
+            publish_tables(connection, self.warehouse_schema, {table: obj})
+        context.add_output_metadata(
+            {
+                "dagster/row_count": len(obj),
+                "dagster/column_schema": column_schema(obj),
+                "dagster/table_name": f"{self.warehouse_schema}.{table}",
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        table = context.asset_key.path[-1]
+        # An input may ask for some columns only (`AssetIn(metadata={"columns": [...]})`).
+        columns = (context.definition_metadata or {}).get("columns")
+        with self._connection() as connection:
+            return read_columns(connection, self.warehouse_schema, table, columns)
+
+
 def warehouse_io_manager() -> WarehouseIOManager:
     settings.state_dir().mkdir(parents=True, exist_ok=True)
-    return WarehouseIOManager(database=str(settings.warehouse_path()), schema=WAREHOUSE_SCHEMA)
+    return WarehouseIOManager(database=str(settings.warehouse_path()))
 
 
 def warehouse_resource() -> DuckDBResource:
@@ -125,6 +124,14 @@ class LazyMlFlow:
             self._run_id = mlflow.active_run().info.run_id  # the Dagster run's MLflow run
         return self._tracking
 
+    @property
+    def tracking_uri(self) -> str:
+        return self._init_context.resource_config["mlflow_tracking_uri"]
+
+    def client(self) -> MlflowClient:
+        """A client bound to this resource's tracking store and registry."""
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
     def end_run(self, *args, **kwargs):
         # Called by the hook after the last step; nothing to end if no step tracked anything.
         return None if self._tracking is None else self._tracking.end_run(*args, **kwargs)
@@ -143,7 +150,7 @@ class LazyMlFlow:
     config_schema=MLFLOW_CONFIG_SCHEMA,
     description="dagster-mlflow's mlflow_tracking, connected on first use with a bounded retry.",
 )
-def housing_mlflow(init_context: dg.InitResourceContext) -> Iterator[LazyMlFlow]:
+def housing_mlflow(init_context: dg.InitResourceContext):
     tracking = LazyMlFlow(init_context)
     try:
         yield tracking

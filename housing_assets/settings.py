@@ -59,6 +59,11 @@ def mlflow_ui_url() -> str:
     return "http://127.0.0.1:5000"
 
 
+def champion_lock_path() -> Path:
+    """The lock that serialises champion promotions among processes sharing the state."""
+    return state_dir() / "champion.lock"
+
+
 def alerts_log() -> Path:
     return state_dir() / "alerts" / "run_failures.log"
 

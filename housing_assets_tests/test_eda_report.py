@@ -28,7 +28,7 @@ from housing_assets.lib.encoding import encode_housing, encoding_summary
 from housing_assets.lib.ingest import load_source
 from housing_assets.lib.modeling import split_index
 from housing_assets.lib.report import REPORT_NAME, build_report_html, write_report
-from housing_assets.lib.warehouse import replace_tables
+from housing_assets.lib.warehouse import publish_tables
 from housing_assets.resources import HousingSource, WarehouseIOManager
 from housing_assets.settings import SHIPPED_SOURCE
 
@@ -230,11 +230,11 @@ def test_every_chart_renders_in_headless_chromium_without_js_errors(report, char
 # --- the asset -------------------------------------------------------------------------------
 
 
-def test_replace_tables_leaves_the_previous_tables_when_one_fails(tmp_path):
+def test_publish_tables_leaves_the_previous_tables_when_one_fails(tmp_path):
     with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
-        replace_tables(connection, "housing", {"eda_a": pd.DataFrame({"v": [1]})})
+        publish_tables(connection, "housing", {"eda_a": pd.DataFrame({"v": [1]})})
         with pytest.raises(Exception):  # noqa: B017 - any failure must roll back
-            replace_tables(
+            publish_tables(
                 connection, "housing", {"eda_a": pd.DataFrame({"v": [2]}), "eda_b": None}
             )
         assert connection.execute("select v from housing.eda_a").fetchall() == [(1,)]
@@ -251,7 +251,7 @@ def test_eda_report_asset_writes_tables_report_and_metadata(tmp_path, monkeypatc
         [raw_housing, cleaned_housing, encoded_housing, eda_report],
         resources={
             "source": HousingSource(location=str(SHIPPED_SOURCE)),
-            "io_manager": WarehouseIOManager(database=database, schema="housing"),
+            "io_manager": WarehouseIOManager(database=database),
             "warehouse": DuckDBResource(database=database),
         },
     )

@@ -22,7 +22,7 @@ TABLES = ("raw_housing", "cleaned_housing", "encoded_housing", "eda_target_corre
 def resources_for(home: Path, source: Path) -> dict:
     database = str(home / "warehouse.duckdb")
     return {
-        "io_manager": WarehouseIOManager(database=database, schema="housing"),
+        "io_manager": WarehouseIOManager(database=database),
         "warehouse": DuckDBResource(database=database),
         "source": HousingSource(location=str(source)),
         "mlflow": housing_mlflow.configured(

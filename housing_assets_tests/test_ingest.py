@@ -100,7 +100,7 @@ def test_non_positive_price(tmp_path, ames_csv):
 
 def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     database = str(tmp_path / "warehouse.duckdb")
-    io_manager = WarehouseIOManager(database=database, schema="housing")
+    io_manager = WarehouseIOManager(database=database)
     shared = {"io_manager": io_manager, "warehouse": DuckDBResource(database=database)}
     assets = [raw_housing, cleaned_housing, encoded_housing]
     good = dg.materialize(
@@ -139,7 +139,7 @@ def test_io_manager_selects_columns_that_are_not_bare_identifiers(tmp_path):
     def narrow(wide: pd.DataFrame) -> pd.DataFrame:
         return wide
 
-    io_manager = WarehouseIOManager(database=str(tmp_path / "w.duckdb"), schema="housing")
+    io_manager = WarehouseIOManager(database=str(tmp_path / "w.duckdb"))
     result = dg.materialize([wide, narrow], resources={"io_manager": io_manager})
     loaded = result.output_for_node("narrow")
     assert list(loaded.columns) == ["Year Remod/Add", "1st Flr SF"]

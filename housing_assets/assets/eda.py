@@ -19,7 +19,7 @@ from housing_assets.lib.report import (
     findings_markdown,
     write_report,
 )
-from housing_assets.lib.warehouse import null_counts, replace_tables
+from housing_assets.lib.warehouse import null_counts, publish_tables
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
@@ -44,7 +44,7 @@ def eda_report(
     charts = build_charts(cleaned_housing, result)
     tables = warehouse_tables(result)
     with warehouse.get_connection() as connection:
-        replace_tables(connection, WAREHOUSE_SCHEMA, tables)
+        publish_tables(connection, WAREHOUSE_SCHEMA, tables)
     report = write_report(
         build_report_html(result, charts), settings.reports_dir() / REPORT_NAME, len(charts)
     )

@@ -3,29 +3,19 @@
 dagster-mlflow's resource opens one MLflow run per Dagster run; each model logs into its own
 nested run, so the two models' params and metrics stay apart while sharing the Dagster run id.
 The quality checks are computed inside the asset (check_specs) because they need the test
-predictions, and the same R² gate decides whether a version may become champion: a model that
-fails its blocking check is never promoted.
+predictions, and they are the gate: a version that fails any blocking check is never promoted.
+A version that passes is promoted only if it beats the champion re-scored on this run's test
+split, and the alias moves last (see `lib/tracking.register_decision`).
 """
 
 import dagster as dg
 import pandas as pd
-from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from housing_assets import settings
-from housing_assets.checks import model_check_results, model_check_specs
-from housing_assets.lib.modeling import (
-    MIN_TEST_R2,
-    model_input_columns,
-    split_housing,
-    train_and_score,
-)
-from housing_assets.lib.tracking import (
-    comparison_table,
-    log_sklearn_model,
-    promote_if_better,
-    tag_version,
-)
+from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
+from housing_assets.lib.modeling import model_input_columns, split_housing, train_and_score
+from housing_assets.lib.tracking import Challenger, log_sklearn_model, register_decision
 from housing_assets.metadata import markdown_table
 
 MODEL_KINDS = {
@@ -55,8 +45,16 @@ class ModelConfig(dg.Config):
     )
 
 
+def raw_data_version(instance: dg.DagsterInstance) -> str | None:
+    """The SHA-256 of the source bytes the latest raw table was read from."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("raw_housing"))
+    entry = event.asset_materialization.metadata.get("sha256") if event else None
+    return None if entry is None else str(entry.value)
+
+
 def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefinition:
     key = dg.AssetKey(name)
+    checks = model_check_specs(key)
 
     @dg.asset(
         name=name,
@@ -64,7 +62,7 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
         kinds={"sklearn", "mlflow"},
         description=description,
         required_resource_keys={"mlflow"},
-        check_specs=model_check_specs(key),
+        check_specs=checks,
         # The warehouse IO manager selects just these columns (not the z-score copies).
         ins={"cleaned_housing": dg.AssetIn(metadata={"columns": model_input_columns()})},
     )
@@ -97,24 +95,30 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
         if previous is not None and previous.asset_materialization is not None:
             entry = previous.asset_materialization.metadata.get("test_rmse")
             previous_rmse = float(entry.value) if entry is not None else None
-        checks = model_check_results(key, metrics, trained.test_predictions, previous_rmse)
+        results = model_check_results(key, metrics, trained.test_predictions, previous_rmse)
 
-        client = MlflowClient()
         version = str(model_info.registered_model_version)
-        tag_version(client, settings.REGISTERED_MODEL, version, kind, metrics["test_rmse"])
-        decision = promote_if_better(
-            client,
+        challenger = Challenger(
+            version=version,
+            kind=kind,
+            test_rmse=metrics["test_rmse"],
+            failed_gate_checks=tuple(r.check_name for r in blocking_failures(checks, results)),
+            data_version=raw_data_version(context.instance),
+        )
+        decision, comparison = register_decision(
+            tracking.client(),
             settings.REGISTERED_MODEL,
-            version,
-            metrics["test_rmse"],
-            passed_quality_gate=metrics["test_r2"] >= MIN_TEST_R2,
-            alias=settings.CHAMPION_ALIAS,
+            settings.CHAMPION_ALIAS,
+            challenger,
+            split.X_test,
+            split.y_test,
+            lock_path=settings.champion_lock_path(),
+            kinds=tuple(kind for kind, _ in MODEL_KINDS.values()),
         )
         context.log.info(
             f"Registered {settings.REGISTERED_MODEL} v{version}; champion: "
             f"{'promoted' if decision.promoted else 'unchanged'} ({decision.reason})"
         )
-        comparison = comparison_table(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
         run_url = f"{settings.mlflow_ui_url()}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
         return dg.MaterializeResult(
             metadata={
@@ -129,9 +133,13 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
                 "registered_version": int(version),
                 "promoted_to_champion": decision.promoted,
                 "champion_decision": decision.reason,
+                "champion_version_before": decision.previous_version or "none",
+                "champion_rmse_rescored": (
+                    decision.previous_rmse if decision.previous_rmse is not None else float("nan")
+                ),
                 "comparison": markdown_table(comparison, index=False),
             },
-            check_results=checks,
+            check_results=results,
         )
 
     return _model

@@ -12,6 +12,8 @@ from dagster_duckdb import DuckDBResource
 
 from housing_assets.checks import (
     CLEANED_RULES,
+    audited_output,
+    blocking_failures,
     data_check_results,
     data_check_specs,
     drift_check_result,
@@ -26,18 +28,19 @@ from housing_assets.lib.cleaning import (
 from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_FEATURES
 from housing_assets.lib.drift import DRIFT_FEATURES, drift_table
 from housing_assets.lib.encoding import encode_housing, encoding_summary
-from housing_assets.lib.warehouse import read_table, replace_tables
+from housing_assets.lib.warehouse import read_table, publish_tables
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
 CLEANED_KEY = dg.AssetKey("cleaned_housing")
+CLEANED_CHECKS = [*data_check_specs(CLEANED_KEY, CLEANED_RULES), drift_check_spec(CLEANED_KEY)]
 DRIFT_REFERENCE_TABLE = "drift_reference"
 
 
 def pin_drift_reference_snapshot(connection, cleaned: pd.DataFrame) -> int:
     """Replace the drift reference with the key features of `cleaned`; returns its rows."""
     snapshot = cleaned[list(DRIFT_FEATURES)]
-    replace_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
+    publish_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
     return len(snapshot)
 
 
@@ -66,7 +69,7 @@ def compare_with_drift_reference(
 @dg.asset(
     group_name="data_pipeline",
     kinds={"pandas", "duckdb"},
-    check_specs=[*data_check_specs(CLEANED_KEY, CLEANED_RULES), drift_check_spec(CLEANED_KEY)],
+    check_specs=CLEANED_CHECKS,
 )
 def cleaned_housing(
     context: dg.AssetExecutionContext, raw_housing: pd.DataFrame, warehouse: DuckDBResource
@@ -88,7 +91,7 @@ def cleaned_housing(
     context.log.info(f"Data types changed:\n{changed_dtypes.to_string()}")
     context.log.info(f"Summary statistics:\n{stats.to_string()}")
     checks = data_check_results(CLEANED_KEY, CLEANED_RULES, cleaned)
-    accepted = all(c.passed for c, r in zip(checks, CLEANED_RULES, strict=True) if r.blocking)
+    accepted = not blocking_failures(CLEANED_CHECKS, checks)
     drift, pinned = compare_with_drift_reference(context, warehouse, cleaned, accepted)
     drift_metadata = (
         {}
@@ -96,7 +99,7 @@ def cleaned_housing(
         else {f"drift_psi/{row.feature}": float(row.psi) for row in drift.itertuples()}
         | {"drift_max_psi": float(drift["psi"].max())}
     )
-    yield dg.Output(
+    output = dg.Output(
         cleaned,
         metadata={
             **table_metadata(cleaned),
@@ -113,8 +116,8 @@ def cleaned_housing(
             **drift_metadata,
         },
     )
-    yield from checks
-    yield drift_check_result(CLEANED_KEY, drift, pinned)
+    results = [*checks, drift_check_result(CLEANED_KEY, drift, pinned)]
+    yield from audited_output(CLEANED_KEY, CLEANED_CHECKS, results, output)
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"})

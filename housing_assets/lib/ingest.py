@@ -1,11 +1,19 @@
-"""Read the Ames source (a local path or an http(s) URL) and validate it before anything runs.
+"""Read the Ames source (a local path or an http(s) URL) and parse it into a typed frame.
 
-The raw asset fails here, with a message that names the file, column or value at fault, so
-that a bad file never reaches the warehouse: the previous tables stay as they were.
+What cannot be parsed (an unreachable URL, a file that is not a CSV, a missing column, text in
+a numeric column) fails here, with a message that names the file, column or value at fault.
+Content rules that can be judged on a parsed frame (row count, unique PID, prices, areas) are
+the raw asset's blocking checks, so their results are recorded; either way nothing reaches the
+warehouse and the previous tables stay as they were.
+
+A download has a total deadline and a size cap: a server that trickles bytes or sends an
+endless body cannot hold the run, and every network error names the URL.
 """
 
 import hashlib
+import http.client
 import io
+import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -14,9 +22,13 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_COLUMNS, TARGET
+from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_COLUMNS
 
-URL_TIMEOUT_SECONDS = 30
+DOWNLOAD_DEADLINE_SECONDS = 60.0
+MAX_SOURCE_BYTES = 200 * 1024 * 1024
+# A read waits at most this long for the next bytes; the deadline is checked between reads.
+SOCKET_TIMEOUT_SECONDS = 10.0
+READ_CHUNK_BYTES = 1024 * 1024
 EXAMPLES_IN_MESSAGE = 3
 # Integers at or above this are not all exact as float64.
 FLOAT_EXACT_LIMIT = 2**53
@@ -32,17 +44,67 @@ class RawSource(NamedTuple):
     n_bytes: int
 
 
-def read_source_bytes(location: str) -> bytes:
-    if location.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(location, timeout=URL_TIMEOUT_SECONDS) as response:
-                data = response.read()
-        except (urllib.error.URLError, TimeoutError) as error:
-            raise SourceError(f"Source {location} could not be downloaded: {error}") from error
+def is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def download(location: str, deadline_seconds: float, max_bytes: int) -> bytes:
+    """The body of an http(s) URL, within a total deadline and a size cap."""
+    started = time.monotonic()
+    timeout = min(SOCKET_TIMEOUT_SECONDS, deadline_seconds)
+    chunks, received = [], 0
+    try:
+        with urllib.request.urlopen(location, timeout=timeout) as response:
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                raise SourceError(
+                    f"Source {location} is too large: it declares {int(declared):,} bytes, "
+                    f"the cap is {max_bytes:,}"
+                )
+            while True:
+                if time.monotonic() - started > deadline_seconds:
+                    raise SourceError(
+                        f"Source {location} did not finish downloading within the "
+                        f"{deadline_seconds:g} s deadline ({received:,} bytes received)"
+                    )
+                # read1: one read of the socket, so a slow server cannot hold one call.
+                chunk = response.read1(READ_CHUNK_BYTES)
+                if not chunk:
+                    break
+                received += len(chunk)
+                if received > max_bytes:
+                    raise SourceError(
+                        f"Source {location} is too large: more than {max_bytes:,} bytes received "
+                        f"(the cap)"
+                    )
+                chunks.append(chunk)
+    except SourceError:
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+        # URLError and HTTPError for the request, IncompleteRead and ConnectionResetError
+        # during the body, TimeoutError for a silent socket, ValueError for a malformed URL.
+        raise SourceError(
+            f"Source {location} could not be downloaded: {type(error).__name__}: {error}"
+        ) from error
+    return b"".join(chunks)
+
+
+def read_source_bytes(
+    location: str,
+    deadline_seconds: float = DOWNLOAD_DEADLINE_SECONDS,
+    max_bytes: int = MAX_SOURCE_BYTES,
+) -> bytes:
+    if is_url(location):
+        data = download(location, deadline_seconds, max_bytes)
     else:
         path = Path(location)
         if not path.is_file():
             raise SourceError(f"Source {location} does not exist or is not a file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SourceError(
+                f"Source {location} is too large: {size:,} bytes, the cap is {max_bytes:,}"
+            )
         data = path.read_bytes()
     if not data.strip():
         raise SourceError(f"Source {location} is empty ({len(data)} bytes)")
@@ -103,17 +165,6 @@ def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:
     return frame
 
 
-def validate_target(frame: pd.DataFrame, location: str) -> None:
-    price = frame[TARGET]
-    bad = price.isna() | (price <= 0)
-    if bad.any():
-        examples = ", ".join(str(v) for v in price[bad].head(EXAMPLES_IN_MESSAGE).tolist())
-        raise SourceError(
-            f"Source {location}: column '{TARGET}' must be a positive price, but "
-            f"{int(bad.sum())} row(s) are missing or non-positive (e.g. {examples})"
-        )
-
-
 def parse_fast(data: bytes, location: str) -> pd.DataFrame | None:
     """pandas' C parser reading the numeric columns as floats directly (4x faster at 100x).
 
@@ -134,9 +185,13 @@ def parse_fast(data: bytes, location: str) -> pd.DataFrame | None:
     return whole_numbers_as_int(frame[list(AMES_COLUMNS)])
 
 
-def load_source(location: str) -> RawSource:
-    """Read, hash, parse and validate the source. Raises SourceError with the cause."""
-    data = read_source_bytes(location)
+def load_source(
+    location: str,
+    deadline_seconds: float = DOWNLOAD_DEADLINE_SECONDS,
+    max_bytes: int = MAX_SOURCE_BYTES,
+) -> RawSource:
+    """Read, hash and parse the source. Raises SourceError with the cause."""
+    data = read_source_bytes(location, deadline_seconds, max_bytes)
     frame = parse_fast(data, location)
     if frame is None:
         # The careful path: every column as text, then each numeric column stripped and parsed;
@@ -144,5 +199,4 @@ def load_source(location: str) -> RawSource:
         frame = parse_csv(data, location, numbers_as_text=True)
         validate_columns(frame, location)
         frame = parse_numeric_columns(frame[list(AMES_COLUMNS)], location)
-    validate_target(frame, location)
     return RawSource(frame=frame, sha256=hashlib.sha256(data).hexdigest(), n_bytes=len(data))

@@ -1,12 +1,18 @@
 """MLflow helpers: the experiment, logging a fitted Pipeline, and the champion alias.
 
 The registered model `ames-sale-price` holds every version. The alias `champion` moves only
-to a version whose test RMSE beats the current champion's and that passed the quality gate;
-earlier versions stay, so a rollback is one `set_registered_model_alias` call.
+to a version that passed every blocking model check and whose test RMSE is strictly lower than
+the champion's re-scored on the same test rows (an RMSE from another run's data measures
+another test). Earlier versions stay, within the retention policy, so a rollback is one
+`set_registered_model_alias` call.
 """
 
+import fcntl
+import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,6 +28,9 @@ from mlflow.tracking import MlflowClient
 TRACKING_ATTEMPTS = 3
 TRACKING_RETRY_SECONDS = 1.0
 RMSE_TAG = "test_rmse"
+DATA_VERSION_TAG = "data_version"
+DECISION_TAG = "champion_decision"
+LOCK_TIMEOUT_SECONDS = 600.0
 INPUT_EXAMPLE_ROWS = 3
 
 
@@ -93,72 +102,225 @@ def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str)
     )
 
 
-def tag_version(client: MlflowClient, model_name: str, version: str, kind: str, test_rmse: float):
-    """What the champion decision and the comparison table read back from a version."""
-    client.set_model_version_tag(model_name, version, "model_kind", kind)
-    client.set_model_version_tag(model_name, version, RMSE_TAG, repr(float(test_rmse)))
+class ChampionUnavailable(RuntimeError):
+    """The champion could not be read or loaded; the step fails rather than guess."""
+
+
+class Challenger(NamedTuple):
+    """A freshly registered version and what the champion decision needs to know of it."""
+
+    version: str
+    kind: str
+    test_rmse: float
+    failed_gate_checks: tuple[str, ...]
+    data_version: str | None = None
 
 
 class ChampionDecision(NamedTuple):
     promoted: bool
     reason: str
     previous_version: str | None
-    previous_rmse: float | None
+    previous_rmse: float | None  # the champion re-scored on this run's test split
+    challenger_rmse: float
 
 
-def current_champion(client: MlflowClient, model_name: str, alias: str):
-    try:
-        return client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
+def tag_version(client: MlflowClient, model_name: str, challenger: Challenger) -> None:
+    """What the comparison table and a reader of the registry read back from a version."""
+    client.set_model_version_tag(model_name, challenger.version, "model_kind", challenger.kind)
+    client.set_model_version_tag(
+        model_name, challenger.version, RMSE_TAG, repr(float(challenger.test_rmse))
+    )
+    if challenger.data_version:
+        client.set_model_version_tag(
+            model_name, challenger.version, DATA_VERSION_TAG, challenger.data_version
+        )
 
 
-def promote_if_better(
+def alias_not_found(error: MlflowException) -> bool:
+    """MLflow's own answer that there is no such alias (or no such registered model yet)."""
+    if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    message = str(error.message)
+    return error.error_code == "INVALID_PARAMETER_VALUE" and "alias" in message and (
+        "not found" in message
+    )
+
+
+def current_champion(
     client: MlflowClient,
     model_name: str,
-    version: str,
-    test_rmse: float,
-    passed_quality_gate: bool,
     alias: str,
-) -> ChampionDecision:
-    """Move `alias` to `version` only if it passed the gate and beats the champion's RMSE.
+    attempts: int = TRACKING_ATTEMPTS,
+    retry_seconds: float = TRACKING_RETRY_SECONDS,
+):
+    """The version the alias points at, or None only when MLflow says there is no alias.
 
-    The champion's RMSE is read from its `test_rmse` version tag (see `tag_version`).
+    Any other error (a timeout, a 5xx, a locked database) is retried a bounded number of times
+    and then raised as ChampionUnavailable: counting it as "no champion" would promote any
+    model that passes the gate.
     """
-    champion = current_champion(client, model_name, alias)
-    previous_version = champion.version if champion else None
-    previous_rmse = (
-        float(champion.tags[RMSE_TAG]) if champion and RMSE_TAG in champion.tags else None
-    )
-    if not passed_quality_gate:
-        return ChampionDecision(False, "failed the quality gate", previous_version, previous_rmse)
-    if previous_rmse is not None and test_rmse >= previous_rmse:
-        return ChampionDecision(
-            False,
-            f"test RMSE {test_rmse:,.0f} does not beat champion v{previous_version} "
-            f"({previous_rmse:,.0f})",
-            previous_version,
-            previous_rmse,
+    error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            return client.get_model_version_by_alias(model_name, alias)
+        except MlflowException as caught:
+            if alias_not_found(caught):
+                return None
+            error = caught
+        except Exception as caught:  # noqa: BLE001 - a transport error is transient too
+            error = caught
+        if attempt + 1 < attempts:
+            time.sleep(retry_seconds * (attempt + 1))
+    raise ChampionUnavailable(
+        f"Could not read {model_name}@{alias} from {client.tracking_uri} after {attempts} "
+        f"attempts ({type(error).__name__}: {error}); the champion was left as it was"
+    ) from error
+
+
+def load_version(client: MlflowClient, model_name: str, version: str):
+    """The fitted estimator of a registered version, read from the client's store."""
+    try:
+        source = client.get_model_version_download_uri(model_name, version)
+        return mlflow.sklearn.load_model(source)
+    except Exception as error:  # noqa: BLE001 - any failure to load is named and fails the step
+        raise ChampionUnavailable(
+            f"Could not load {model_name} v{version} from {client.tracking_uri} to re-score it "
+            f"({type(error).__name__}: {error}); the champion was left as it was"
+        ) from error
+
+
+def rescore(model, X_test: pd.DataFrame, y_test: pd.Series) -> tuple[float, str | None]:
+    """RMSE of a model on these rows, or (inf, why) when it cannot score them at all."""
+    try:
+        predictions = np.asarray(model.predict(X_test), dtype=float)
+    except (ValueError, KeyError, TypeError) as error:
+        return math.inf, f"{type(error).__name__}: {error}"
+    if not np.all(np.isfinite(predictions)):
+        return math.inf, "non-finite predictions"
+    return float(np.sqrt(np.mean((np.asarray(y_test, dtype=float) - predictions) ** 2))), None
+
+
+@contextmanager
+def champion_lock(path: Path, timeout_seconds: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """One promotion at a time among the processes that share the state directory.
+
+    Runs from the queue never overlap (the schedule skips while one is in flight), but a run
+    launched from the CLI does not go through the queue; without this, two promotions could
+    both read the old champion and the slower one would win, however good it is.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with path.open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - started > timeout_seconds:
+                    raise ChampionUnavailable(
+                        f"Another promotion has held {path} for over {timeout_seconds:g} s"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def decide(
+    challenger: Challenger, champion_version: str | None, champion_rmse: float | None, why=None
+) -> ChampionDecision:
+    """Promote only a challenger that passed every blocking check and beats the champion's
+    RMSE on the same rows, strictly."""
+    rmse = challenger.test_rmse
+
+    def outcome(promoted: bool, reason: str) -> ChampionDecision:
+        return ChampionDecision(promoted, reason, champion_version, champion_rmse, rmse)
+
+    if challenger.failed_gate_checks:
+        return outcome(False, f"failed blocking check(s): {', '.join(challenger.failed_gate_checks)}")
+    if champion_version is None:
+        return outcome(True, "no champion yet")
+    if why is not None:
+        return outcome(
+            True, f"champion v{champion_version} cannot score this run's test split ({why})"
         )
-    client.set_registered_model_alias(model_name, alias, version)
-    return ChampionDecision(True, "beats the champion", previous_version, previous_rmse)
+    if rmse < champion_rmse:
+        return outcome(
+            True,
+            f"test RMSE {rmse:,.0f} beats champion v{champion_version} re-scored on the same "
+            f"test split ({champion_rmse:,.0f})",
+        )
+    return outcome(
+        False,
+        f"test RMSE {rmse:,.0f} does not beat champion v{champion_version} re-scored on the "
+        f"same test split ({champion_rmse:,.0f})",
+    )
+
+
+def register_decision(
+    client: MlflowClient,
+    model_name: str,
+    alias: str,
+    challenger: Challenger,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+    lock_path: Path,
+    kinds: tuple[str, ...],
+) -> tuple[ChampionDecision, pd.DataFrame]:
+    """Tag a registered version, decide on the champion and move the alias last.
+
+    Under the champion lock: read the champion (a transient error fails, see
+    `current_champion`), re-score it on this run's test split, decide, record the decision on
+    the version, build the comparison table, and only then move the alias. A failure anywhere
+    before that last call leaves the alias where it was.
+    """
+    tag_version(client, model_name, challenger)
+    with champion_lock(lock_path):
+        champion = current_champion(client, model_name, alias)
+        champion_rmse, why = None, None
+        if champion is not None:
+            model = load_version(client, model_name, champion.version)
+            champion_rmse, why = rescore(model, X_test, y_test)
+        decision = decide(challenger, champion.version if champion else None, champion_rmse, why)
+        client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)
+        after = challenger.version if decision.promoted else decision.previous_version
+        comparison = comparison_table(client, model_name, kinds, alias, after)
+        if decision.promoted:
+            client.set_registered_model_alias(model_name, alias, challenger.version)
+    return decision, comparison
 
 
 COMPARED_METRICS = ("test_rmse", "test_mae", "test_r2", "test_mape")
 
 
-def comparison_table(client: MlflowClient, model_name: str, alias: str) -> pd.DataFrame:
-    """The newest version of each model kind side by side with the current champion."""
-    versions = client.search_model_versions(f"name='{model_name}'")
-    newest: dict[str, object] = {}
-    for version in sorted(versions, key=lambda v: int(v.version)):
-        newest[version.tags.get("model_kind", "unknown")] = version
-    rows = [(f"latest {kind}", v) for kind, v in newest.items()]
-    champion = current_champion(client, model_name, alias)
-    if champion is not None:
-        rows.append((alias, champion))
+def newest_version(client: MlflowClient, model_name: str, kind: str):
+    versions = client.search_model_versions(
+        f"name = '{model_name}' and tags.model_kind = '{kind}'",
+        max_results=1,
+        order_by=["version_number DESC"],
+    )
+    return versions[0] if versions else None
+
+
+def comparison_table(
+    client: MlflowClient,
+    model_name: str,
+    kinds: tuple[str, ...],
+    alias: str,
+    champion_version: str | None,
+) -> pd.DataFrame:
+    """The newest version of each model kind side by side with the champion.
+
+    Reads one version per kind and the champion, however long the registry's history.
+    """
+    rows = [(f"latest {kind}", newest_version(client, model_name, kind)) for kind in kinds]
+    if champion_version is not None:
+        rows.append((alias, client.get_model_version(model_name, champion_version)))
     table = []
     for role, version in rows:
+        if version is None:
+            continue
         metrics = client.get_run(version.run_id).data.metrics
         table.append(
             {
