@@ -2,7 +2,7 @@
 
 Prints the median, min and max over N repetitions of: split, fit (as a scheduled run does, no
 tuning), test scoring and MLflow logging (params, metrics, model with signature and input
-example, registry version, champion decision) for both models together. A warm-up round runs
+example, registry version, champion re-scored and decision) for both models together. A warm-up round runs
 first so the SQLite store's one-off migrations are not counted.
 
     .venv/bin/python benchmarks/bench_models.py [--repeats 5]
@@ -14,24 +14,26 @@ import tempfile
 import time
 from pathlib import Path
 
+import dagster as dg
 import mlflow
 from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
+from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
 from housing_assets.lib.cleaning import clean_housing
 from housing_assets.lib.ingest import load_source
-from housing_assets.lib.modeling import MIN_TEST_R2, split_housing, train_and_score
+from housing_assets.lib.modeling import split_housing, train_and_score
 from housing_assets.lib.tracking import (
+    Challenger,
     ensure_experiment,
     log_sklearn_model,
-    promote_if_better,
-    tag_version,
+    register_decision,
 )
 
 
-def train_score_log(cleaned) -> dict[str, float]:
+def train_score_log(cleaned, uri: str, lock: Path) -> dict[str, float]:
     timings = {}
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for kind in ("linear", "boosted"):
         started = time.perf_counter()
         split = split_housing(cleaned)
@@ -40,15 +42,21 @@ def train_score_log(cleaned) -> dict[str, float]:
             mlflow.log_params(trained.params)
             mlflow.log_metrics(trained.metrics)
             info = log_sklearn_model(trained.estimator, split.X_train, settings.REGISTERED_MODEL)
-        version = str(info.registered_model_version)
-        tag_version(client, settings.REGISTERED_MODEL, version, kind, trained.metrics["test_rmse"])
-        promote_if_better(
+        key = dg.AssetKey(f"{kind}_price_model")
+        results = model_check_results(key, trained.metrics, trained.test_predictions, None)
+        gate = tuple(r.check_name for r in blocking_failures(model_check_specs(key), results))
+        challenger = Challenger(
+            str(info.registered_model_version), kind, trained.metrics["test_rmse"], gate
+        )
+        register_decision(
             client,
             settings.REGISTERED_MODEL,
-            version,
-            trained.metrics["test_rmse"],
-            trained.metrics["test_r2"] >= MIN_TEST_R2,
             settings.CHAMPION_ALIAS,
+            challenger,
+            split.X_test,
+            split.y_test,
+            lock_path=lock,
+            kinds=("linear", "boosted"),
         )
         timings[kind] = time.perf_counter() - started
     timings["both"] = sum(timings.values())
@@ -64,8 +72,9 @@ def main() -> None:
         uri = f"sqlite:///{Path(home) / 'mlflow.db'}"
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment_id=ensure_experiment(uri, "bench"))
-        train_score_log(cleaned)  # warm-up: migrations, imports
-        runs = [train_score_log(cleaned) for _ in range(args.repeats)]
+        lock = Path(home) / "champion.lock"
+        train_score_log(cleaned, uri, lock)  # warm-up: migrations, imports
+        runs = [train_score_log(cleaned, uri, lock) for _ in range(args.repeats)]
     print(f"models: train + score + log, {args.repeats} repeats (seconds)")
     print(f"{'model':<10}{'median':>9}{'min':>9}{'max':>9}")
     for kind in ("linear", "boosted", "both"):

@@ -6,6 +6,7 @@ this size; and with MLflow 3 every exiting step process would end the shared MLf
 """
 
 import hashlib
+import http.client
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from pydantic import Field
 
 from housing_assets import settings
 from housing_assets.assets.preparation import pin_drift_reference_snapshot
-from housing_assets.lib.alerts import append_alert, post_webhook
+from housing_assets.lib.alerts import append_alert, post_webhook, webhook_url_problem
 from housing_assets.lib.drift import DRIFT_FEATURES
 from housing_assets.lib.ingest import is_url
+from housing_assets.lib.retention import collect_garbage, prune_mlflow
 from housing_assets.lib.warehouse import read_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
@@ -121,6 +123,9 @@ def housing_pipeline_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(tags={CODE_VERSION_TAG: code_version()})
 
 
+_REPORTED_WEBHOOK_URLS: set[str] = set()
+
+
 @dg.run_failure_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Records every failed run (job, run id, failed steps, error) to the alerts log, "
@@ -142,11 +147,20 @@ def record_failed_runs(context: dg.RunFailureSensorContext) -> None:
     append_alert(settings.alerts_log(), record)
     context.log.info(f"Recorded failed run {record['run_id']} in {settings.alerts_log()}")
     url = settings.alert_webhook_url()
-    if url:
-        try:
-            post_webhook(url, record)
-        except OSError as error:  # the log line above is the record; a dead webhook is logged
-            context.log.warning(f"Alert webhook {url} failed: {error}")
+    if not url:
+        return
+    problem = webhook_url_problem(url)
+    if problem is not None:
+        # Reported once per process (the daemon's code server evaluates every tick), so a bad
+        # setting shows in the log without flooding it; the log file above is still written.
+        if url not in _REPORTED_WEBHOOK_URLS:
+            _REPORTED_WEBHOOK_URLS.add(url)
+            context.log.warning(f"HOUSING_ALERT_WEBHOOK_URL {url!r} is ignored: {problem}")
+        return
+    try:
+        post_webhook(url, record)
+    except (OSError, http.client.HTTPException) as error:  # a dead webhook is logged
+        context.log.warning(f"Alert webhook {url} failed: {type(error).__name__}: {error}")
 
 
 def prune_finished_runs(
@@ -173,6 +187,20 @@ class RetentionConfig(dg.Config):
     )
 
 
+class MlflowRetentionConfig(dg.Config):
+    days: int = Field(
+        default=7,
+        ge=1,
+        description="Delete MLflow runs, model versions and logged models older than this.",
+    )
+    keep_versions: int = Field(
+        default=20,
+        ge=1,
+        description="Always keep this many newest registered versions of each model kind "
+        "(and the champion, whatever its age).",
+    )
+
+
 @dg.op
 def delete_old_runs(context: dg.OpExecutionContext, config: RetentionConfig) -> int:
     """Deletes finished runs (and their event logs) older than `days`."""
@@ -181,20 +209,50 @@ def delete_old_runs(context: dg.OpExecutionContext, config: RetentionConfig) -> 
     return len(deleted)
 
 
+@dg.op(required_resource_keys={"mlflow"})
+def delete_old_mlflow_history(context: dg.OpExecutionContext, config: MlflowRetentionConfig) -> int:
+    """Deletes old MLflow runs, versions and logged models, then removes them for good."""
+    tracking = context.resources.mlflow
+    client = tracking.client()
+    experiment = client.get_experiment_by_name(tracking.experiment_name)
+    report = prune_mlflow(
+        client,
+        settings.REGISTERED_MODEL,
+        settings.CHAMPION_ALIAS,
+        [experiment.experiment_id] if experiment else [],
+        older_than=datetime.now(UTC) - timedelta(days=config.days),
+        keep_versions=config.keep_versions,
+    )
+    collected = collect_garbage(tracking.tracking_uri)
+    context.log.info(
+        f"MLflow retention ({config.days} days, newest {config.keep_versions} per kind kept): "
+        f"deleted {report.versions_deleted} versions, {report.runs_deleted} runs and "
+        f"{report.logged_models_deleted} logged models; {report.versions_kept} versions kept; "
+        + (
+            "removed for good (mlflow gc, VACUUM)"
+            if collected
+            else "run `mlflow gc` on the tracking server's host to remove them for good"
+        )
+    )
+    return report.runs_deleted
+
+
 @dg.job(
     executor_def=dg.in_process_executor,
-    description="Retention: a 2-minute schedule makes 720 runs a day and Dagster OSS never "
-    "prunes them. Deletes finished runs older than N days (default 7).",
+    description="Retention: a 2-minute schedule makes 720 runs a day, 1,440 model versions and "
+    "2,160 MLflow runs; neither Dagster OSS nor MLflow prunes them. Deletes finished Dagster "
+    "runs and MLflow history older than N days (default 7), keeping the champion.",
 )
 def prune_old_runs():
     delete_old_runs()
+    delete_old_mlflow_history()
 
 
 prune_old_runs_schedule = dg.ScheduleDefinition(
     job=prune_old_runs,
     cron_schedule="17 3 * * *",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily at 03:17: delete finished runs older than 7 days.",
+    description="Daily at 03:17: delete finished runs and MLflow history older than 7 days.",
 )
 
 

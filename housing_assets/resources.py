@@ -128,6 +128,10 @@ class LazyMlFlow:
     def tracking_uri(self) -> str:
         return self._init_context.resource_config["mlflow_tracking_uri"]
 
+    @property
+    def experiment_name(self) -> str:
+        return self._init_context.resource_config["experiment_name"]
+
     def client(self) -> MlflowClient:
         """A client bound to this resource's tracking store and registry."""
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)

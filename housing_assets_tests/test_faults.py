@@ -1,30 +1,38 @@
-"""Faults: a source replaced by a broken one, and a run killed mid-way, lose nothing."""
+"""Faults: a bad feed, a dead URL or a killed run lose nothing (write-audit-publish).
+
+Against one materialised state (real DuckDB file, real MLflow SQLite store, in-process runs),
+each bad feed must fail the run, record its failed checks with the observed values, and leave
+every warehouse table (by content hash), the registry's versions and the champion as they were.
+"""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
+import pytest
 from dagster_duckdb import DuckDBResource
 from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets.definitions import defs
 from housing_assets.resources import HousingSource, WarehouseIOManager, housing_mlflow
+from housing_assets_tests.http_sources import serve
 
-TABLES = ("raw_housing", "cleaned_housing", "encoded_housing", "eda_target_correlations")
+SCHEMA = "housing"
 
 
-def resources_for(home: Path, source: Path) -> dict:
+def resources_for(home: Path, location: str) -> dict:
     database = str(home / "warehouse.duckdb")
     return {
         "io_manager": WarehouseIOManager(database=database),
         "warehouse": DuckDBResource(database=database),
-        "source": HousingSource(location=str(source)),
+        "source": HousingSource(location=location, deadline_seconds=3),
         "mlflow": housing_mlflow.configured(
             {
                 "experiment_name": "housing_assets",
@@ -35,102 +43,221 @@ def resources_for(home: Path, source: Path) -> dict:
 
 
 def table_fingerprints(home: Path) -> dict[str, tuple]:
-    """Row count and a content checksum of each table."""
+    """Row count and an order-independent hash of the contents of every published table."""
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [SCHEMA],
+            ).fetchall()
+        ]
         return {
-            table: conn.execute(f"select count(*), sum(hash(t)) from housing.{table} t").fetchone()
-            for table in TABLES
+            table: conn.execute(
+                f'select count(*), sum(hash(t)) from {SCHEMA}."{table}" t'
+            ).fetchone()
+            for table in sorted(tables)
         }
 
 
-def champion_version(home: Path) -> str:
+def registry_state(home: Path) -> tuple[int, str]:
     client = MlflowClient(f"sqlite:///{home}/mlflow.db")
-    return client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
+    versions = client.search_model_versions(f"name = '{settings.REGISTERED_MODEL}'")
+    champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
+    return len(versions), champion
 
 
-BROKEN_SOURCES = {
-    # a whole column missing: raw_housing itself fails, naming it
-    "missing-column": (lambda text: text.replace("Lot Area", "Lot Size", 1), None),
-    # a truncated file: it parses, and the blocking raw check stops everything downstream
-    "too-few-rows": (
-        lambda text: "\n".join(text.splitlines()[:500]) + "\n",
-        "at_least_1000_rows",
-    ),
+def ames_text(ames_csv: Path, edit=None) -> str:
+    frame = pd.read_csv(ames_csv, dtype=str, keep_default_na=False)
+    return (edit(frame) if edit else frame).to_csv(index=False)
+
+
+def same_pid(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.head(1500).copy()
+    frame["PID"] = frame["PID"].iloc[0]
+    return frame
+
+
+def negative_living_areas(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[frame.index[:40], "Gr Liv Area"] = "-5"
+    return frame
+
+
+# name -> (how the file is made from the good one, failed check, its observed value)
+BAD_FEEDS = {
+    "header-only": (lambda f: f.head(0), "at_least_1000_rows", 0),
+    "one-pid-for-1500-rows": (same_pid, "unique_pid", 1500),
+    "first-300-rows": (lambda f: f.head(300), "at_least_1000_rows", 300),
+    "40-negative-living-areas": (negative_living_areas, "areas_non_negative", 40),
 }
 
 
-def test_broken_source_mid_day_keeps_tables_and_champion(tmp_path, monkeypatch, ames_csv):
-    monkeypatch.setenv("HOUSING_HOME", str(tmp_path))
-    source = tmp_path / "AmesHousing.csv"
-    shutil.copy(ames_csv, source)
-    job = defs.resolve_job_def("housing_pipeline")
+@pytest.fixture(scope="module")
+def materialised(tmp_path_factory, ames_csv):
+    """A state with every asset materialised from the good file."""
+    home = tmp_path_factory.mktemp("faults")
+    source = home / "AmesHousing.csv"
+    source.write_text(ames_text(ames_csv))
     instance = dg.DagsterInstance.ephemeral()
-    resources = resources_for(tmp_path, source)
-
-    assert job.execute_in_process(instance=instance, resources=resources).success
-    before, champion = table_fingerprints(tmp_path), champion_version(tmp_path)
-    good_text = source.read_text()
-
-    for name, (breaks, failed_check) in BROKEN_SOURCES.items():
-        source.write_text(breaks(good_text))
+    job = defs.resolve_job_def("housing_pipeline")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOUSING_HOME", str(home))  # the champion lock and the report
         result = job.execute_in_process(
-            instance=instance, resources=resources, raise_on_error=False
+            instance=instance, resources=resources_for(home, str(source))
         )
-        assert not result.success, name
-        if failed_check is None:
-            failure = next(e for e in result.all_events if e.is_step_failure)
-            message = failure.step_failure_data.error.cause.message
-            assert f"Source {source} lacks 1 required column(s): Lot Area" in message
-        else:
-            evaluation = next(
-                e.event_specific_data
-                for e in result.all_events
-                if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                and e.event_specific_data.check_name == failed_check
-            )
-            assert not evaluation.passed and evaluation.metadata["observed"].value == 499
-        materialized = {
-            e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization
-        }
-        assert materialized <= {"raw_housing"}, f"{name}: nothing downstream may run on bad data"
-        after = table_fingerprints(tmp_path)
-        assert {t: after[t] for t in TABLES[1:]} == {t: before[t] for t in TABLES[1:]}, name
-        assert champion_version(tmp_path) == champion, name
-
-    source.write_text(good_text)  # the next good run recovers with no manual step
-    assert job.execute_in_process(instance=instance, resources=resources).success
-    assert table_fingerprints(tmp_path) == before
+    assert result.success
+    return home, source, instance, job
 
 
-def test_killed_run_leaves_whole_tables(tmp_path):
-    env = {**os.environ, "HOUSING_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
-    (tmp_path / "dagster").mkdir()
-    command = [
-        str(Path(sys.executable).parent / "dagster"), "job", "execute",
-        "-m", "housing_assets.definitions", "-j", "housing_pipeline",
-    ]  # fmt: skip
-    victim = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+def run_against(materialised, monkeypatch, location: str):
+    home, _, instance, job = materialised
+    monkeypatch.setenv("HOUSING_HOME", str(home))
+    return job.execute_in_process(
+        instance=instance, resources=resources_for(home, location), raise_on_error=False
+    )
+
+
+def step_error(result) -> str:
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    return error.message + (error.cause.message if error.cause else "")
+
+
+@pytest.mark.parametrize("feed", list(BAD_FEEDS))
+def test_a_feed_that_breaks_a_rule_changes_nothing(materialised, monkeypatch, ames_csv, feed):
+    home, _, instance, _ = materialised
+    edit, check, observed = BAD_FEEDS[feed]
+    tables, registry = table_fingerprints(home), registry_state(home)
+    assert {"raw_housing", "cleaned_housing", "encoded_housing", "drift_reference"} <= set(tables)
+    assert any(t.startswith("eda_") for t in tables)
+    bad = home / f"{feed}.csv"
+    bad.write_text(ames_text(ames_csv, edit))
+
+    result = run_against(materialised, monkeypatch, str(bad))
+
+    assert not result.success
+    assert table_fingerprints(home) == tables, "a bad feed must not replace any table"
+    assert registry_state(home) == registry, "nor register a version or move the champion"
+    materialised_keys = {
+        e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization
+    }
+    assert materialised_keys == set()
+    # the failed check is stored with its observed value, and the run's error names it
+    stored = [
+        record.dagster_event.event_specific_data
+        for record in instance.all_logs(
+            result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    ]
+    failed = {e.check_name: e for e in stored if not e.passed}
+    assert set(failed) == {check}
+    assert failed[check].metadata["observed"].value == observed
+    assert failed[check].blocking
+    message = step_error(result)
+    assert "raw_housing failed 1 blocking check(s)" in message
+    assert f"{check} (observed {observed}, threshold" in message
+
+
+def test_a_binary_file_changes_nothing(materialised, monkeypatch):
+    home = materialised[0]
+    tables, registry = table_fingerprints(home), registry_state(home)
+    binary = home / "export.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 100)
+    result = run_against(materialised, monkeypatch, str(binary))
+    assert not result.success
+    assert f"Source {binary} is not a CSV file" in step_error(result)
+    assert table_fingerprints(home) == tables
+    assert registry_state(home) == registry
+
+
+def test_a_url_that_resets_changes_nothing(materialised, monkeypatch):
+    home = materialised[0]
+    tables, registry = table_fingerprints(home), registry_state(home)
+    with serve("reset") as url:
+        result = run_against(materialised, monkeypatch, url)
+    assert not result.success
+    assert f"Source {url} could not be downloaded" in step_error(result)
+    assert table_fingerprints(home) == tables
+    assert registry_state(home) == registry
+
+
+def test_the_next_good_feed_publishes_again(materialised, monkeypatch):
+    home, source, _, _ = materialised
+    before = table_fingerprints(home)
+    result = run_against(materialised, monkeypatch, str(source))
+    assert result.success
+    after = table_fingerprints(home)
+    # the same bytes give the same tables (the EDA's tables are deterministic too)
+    assert after == before
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        staged = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ?",
+            [f"{SCHEMA}_staging"],
+        ).fetchone()[0]
+    assert staged == 0, "no staging copy is left behind"
+
+
+# Runs the real job in a child process that SIGKILLs itself inside the swap transaction of
+# cleaned_housing: after the published table was replaced, before COMMIT.
+KILL_INSIDE_SWAP = textwrap.dedent(
+    """
+    import os, signal, sys
+    import housing_assets.resources as resources
+    from housing_assets.lib import warehouse
+
+    class KillBeforeCommit:
+        def __init__(self, connection):
+            self._connection = connection
+        def execute(self, query, *args):
+            if query.startswith("DROP TABLE") and "cleaned_housing" in query:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return self._connection.execute(query, *args)
+        def __getattr__(self, name):
+            return getattr(self._connection, name)
+
+    def publish(connection, schema, tables):
+        return warehouse.publish_tables(KillBeforeCommit(connection), schema, tables)
+
+    resources.publish_tables = publish
+    from housing_assets.definitions import defs
+    import dagster as dg
+    defs.resolve_job_def("housing_pipeline").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral()
+    )
+    """
+)
+
+
+def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(tmp_path, ames_csv):
+    env = {**os.environ, "HOUSING_HOME": str(tmp_path), "HOUSING_SOURCE": str(ames_csv)}
+    good = subprocess.run(
+        [sys.executable, "-c", "from housing_assets.definitions import defs; import dagster as dg;"
+         "assert defs.resolve_job_def('housing_pipeline').execute_in_process("
+         "instance=dg.DagsterInstance.ephemeral()).success"],
+        env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    seen = []
-    for line in victim.stdout:
-        seen.append(line)
-        if "STEP_START" in line and "encoded_housing" in line:
-            os.killpg(victim.pid, signal.SIGKILL)
-            break
-    victim.wait(timeout=60)
-    assert victim.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    assert good.returncode == 0, good.stderr[-3000:]
+    before = table_fingerprints(tmp_path)
 
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
-        tables = {
-            row[0] for row in conn.execute("select table_name from duckdb_tables()").fetchall()
-        }
-        assert {"raw_housing", "cleaned_housing"} <= tables
-        for table in tables & {"raw_housing", "cleaned_housing", "encoded_housing"}:
-            assert conn.execute(f"select count(*) from housing.{table}").fetchone()[0] == 2930
+    smaller = tmp_path / "smaller.csv"  # a good feed whose tables differ from the published ones
+    smaller.write_text(ames_text(ames_csv, lambda f: f.head(2000)))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_INSIDE_SWAP],
+        env={**env, "HOUSING_SOURCE": str(smaller)}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    assert rerun.returncode == 0, rerun.stdout[-3000:]
-    assert table_fingerprints(tmp_path)["encoded_housing"][0] == 2930
-    assert table_fingerprints(tmp_path)["eda_target_correlations"][0] > 10
+    after_kill = table_fingerprints(tmp_path)
+    assert after_kill["cleaned_housing"] == before["cleaned_housing"]
+    assert after_kill["raw_housing"][0] == 2000  # raw passed its audit and was published
+    for table in set(before) - {"raw_housing"}:
+        assert after_kill[table] == before[table], table
+
+    rerun = subprocess.run(
+        [sys.executable, "-c", "from housing_assets.definitions import defs; import dagster as dg;"
+         "assert defs.resolve_job_def('housing_pipeline').execute_in_process("
+         "instance=dg.DagsterInstance.ephemeral()).success"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert table_fingerprints(tmp_path) == before

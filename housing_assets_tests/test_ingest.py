@@ -88,16 +88,6 @@ def test_fast_and_careful_parsing_agree(tmp_path, ames_csv):
     pd.testing.assert_frame_equal(edited.drop(index=1), plain.drop(index=1))
 
 
-def test_non_positive_price(tmp_path, ames_csv):
-    def edit(frame):
-        frame.loc[[0, 1], "SalePrice"] = ["0", "-5"]
-        return frame
-
-    path = write_variant(tmp_path, ames_csv, edit)
-    with pytest.raises(SourceError, match=r"'SalePrice' must be a positive price, but 2 row\(s\)"):
-        load_source(path)
-
-
 def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     database = str(tmp_path / "warehouse.duckdb")
     io_manager = WarehouseIOManager(database=database)
@@ -172,3 +162,58 @@ def test_warehouse_counts_the_raw_gaps_as_pandas_does(pipeline_run, raw_frame):
     assert rows == 2930
     pd.testing.assert_series_equal(counts, raw_frame.isna().sum(), check_names=False)
     assert counts["Lot Frontage"] == 490 and counts["Pool QC"] == 2917
+
+
+# ---- URL sources ----------------------------------------------------------------------------
+
+
+def test_url_source_reads_the_real_file(ames_csv):
+    from housing_assets_tests.http_sources import serve
+
+    with serve("ok", ames_csv.read_bytes()) as url:
+        raw = load_source(url)
+    assert raw.frame.shape == (2930, 82) and raw.n_bytes == ames_csv.stat().st_size
+
+
+def test_url_that_trickles_stops_at_the_deadline():
+    import time
+
+    from housing_assets_tests.http_sources import serve
+
+    with serve("trickle") as url:
+        started = time.monotonic()
+        with pytest.raises(
+            SourceError,
+            match=rf"Source {url} did not finish downloading within the 1.5 s deadline \(\d+ bytes received\)",
+        ):
+            load_source(url, deadline_seconds=1.5)
+        assert time.monotonic() - started < 5
+
+
+def test_url_that_resets_is_a_named_source_error():
+    from housing_assets_tests.http_sources import serve
+
+    with serve("reset") as url:
+        with pytest.raises(SourceError, match=rf"Source {url} could not be downloaded: \w+"):
+            load_source(url)
+
+
+@pytest.mark.parametrize("kind", ["declared-too-large", "endless"])
+def test_url_larger_than_the_cap_is_refused(kind):
+    from housing_assets_tests.http_sources import serve
+
+    with serve(kind) as url:
+        with pytest.raises(SourceError, match=rf"Source {url} is too large: .*1,000,000"):
+            load_source(url, max_bytes=1_000_000)
+
+
+def test_file_larger_than_the_cap_is_refused(ames_csv):
+    with pytest.raises(SourceError, match=r"is too large: 921,784 bytes, the cap is 100,000"):
+        load_source(str(ames_csv), max_bytes=100_000)
+
+
+def test_unreachable_url_is_named():
+    with pytest.raises(
+        SourceError, match=r"Source http://127.0.0.1:9/x.csv could not be downloaded"
+    ):
+        load_source("http://127.0.0.1:9/x.csv")

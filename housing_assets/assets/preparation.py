@@ -28,7 +28,7 @@ from housing_assets.lib.cleaning import (
 from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_FEATURES
 from housing_assets.lib.drift import DRIFT_FEATURES, drift_table
 from housing_assets.lib.encoding import encode_housing, encoding_summary
-from housing_assets.lib.warehouse import read_table, publish_tables
+from housing_assets.lib.warehouse import publish_tables, read_table
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import WAREHOUSE_SCHEMA
 

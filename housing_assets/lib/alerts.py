@@ -5,6 +5,7 @@ is for a chat or paging tool, given by URL in an environment variable, never in 
 """
 
 import json
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -27,3 +28,17 @@ def post_webhook(url: str, record: dict) -> int:
     )
     with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
         return response.status
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a webhook (not http(s), no host), or None if it can."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as error:
+        return f"it is not a valid URL ({error})"
+    if parts.scheme not in ("http", "https"):
+        return f"its scheme is {parts.scheme!r}, expected http or https"
+    if not parts.hostname:
+        return "it has no host"
+    return None

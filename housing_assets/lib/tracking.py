@@ -141,8 +141,10 @@ def alias_not_found(error: MlflowException) -> bool:
     if error.error_code == "RESOURCE_DOES_NOT_EXIST":
         return True
     message = str(error.message)
-    return error.error_code == "INVALID_PARAMETER_VALUE" and "alias" in message and (
-        "not found" in message
+    return (
+        error.error_code == "INVALID_PARAMETER_VALUE"
+        and "alias" in message
+        and ("not found" in message)
     )
 
 
@@ -238,7 +240,9 @@ def decide(
         return ChampionDecision(promoted, reason, champion_version, champion_rmse, rmse)
 
     if challenger.failed_gate_checks:
-        return outcome(False, f"failed blocking check(s): {', '.join(challenger.failed_gate_checks)}")
+        return outcome(
+            False, f"failed blocking check(s): {', '.join(challenger.failed_gate_checks)}"
+        )
     if champion_version is None:
         return outcome(True, "no champion yet")
     if why is not None:

@@ -81,7 +81,9 @@ def read_columns(
 
 def read_table(connection, schema: str, name: str) -> pd.DataFrame | None:
     """The table as a DataFrame, or None if it does not exist yet."""
-    return read_columns(connection, schema, name) if table_exists(connection, schema, name) else None
+    return (
+        read_columns(connection, schema, name) if table_exists(connection, schema, name) else None
+    )
 
 
 def null_counts(connection, schema: str, name: str) -> tuple[pd.Series, int]:
