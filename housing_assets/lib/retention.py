@@ -50,15 +50,24 @@ def all_versions(client: MlflowClient, model_name: str) -> list:
             return versions
 
 
+def logged_model_id(version) -> str | None:
+    """The logged model behind a version (the SQLite store leaves `model_id` empty and names
+    it in `source` instead)."""
+    if version.model_id:
+        return version.model_id
+    source = version.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
 def versions_to_keep(versions: Iterable, champion_version: str | None, keep_newest: int) -> set:
     """The champion and the newest `keep_newest` versions of each model kind."""
     by_kind: dict[str, list] = {}
     for version in versions:
         by_kind.setdefault(version.tags.get("model_kind", "unknown"), []).append(version)
-    keep = {champion_version} if champion_version else set()
+    keep = {str(champion_version)} if champion_version else set()
     for kind_versions in by_kind.values():
         newest = sorted(kind_versions, key=lambda v: int(v.version), reverse=True)[:keep_newest]
-        keep.update(v.version for v in newest)
+        keep.update(str(v.version) for v in newest)
     return keep
 
 
@@ -92,20 +101,23 @@ def prune_mlflow(
     champion = current_champion(client, model_name, alias)
     versions = all_versions(client, model_name)
     keep = versions_to_keep(versions, champion.version if champion else None, keep_versions)
-    kept_versions = [v for v in versions if v.version in keep]
+    kept_versions = [v for v in versions if str(v.version) in keep]
     needed_runs = {v.run_id for v in kept_versions if v.run_id}
     for run_id in list(needed_runs):
         parent = client.get_run(run_id).data.tags.get(PARENT_RUN_TAG)
         if parent:
             needed_runs.add(parent)
-    needed_models = {v.model_id for v in kept_versions if v.model_id}
+    needed_models = {logged_model_id(v) for v in kept_versions} - {None}
 
-    doomed = [v for v in versions if v.version not in keep and v.creation_timestamp < cutoff_ms]
+    doomed = [
+        v for v in versions if str(v.version) not in keep and v.creation_timestamp < cutoff_ms
+    ]
     logged_models = 0
     for version in doomed:
         client.delete_model_version(model_name, version.version)
-        if version.model_id and version.model_id not in needed_models:
-            client.delete_logged_model(version.model_id)
+        model_id = logged_model_id(version)
+        if model_id and model_id not in needed_models:
+            client.delete_logged_model(model_id)
             logged_models += 1
     runs = 0
     for run in runs_started_before(client, experiment_ids, cutoff_ms):

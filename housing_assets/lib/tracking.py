@@ -282,11 +282,13 @@ def register_decision(
     tag_version(client, model_name, challenger)
     with champion_lock(lock_path):
         champion = current_champion(client, model_name, alias)
+        # The store may answer the version as an int (SQLite) or a string (REST).
+        champion_version = str(champion.version) if champion else None
         champion_rmse, why = None, None
-        if champion is not None:
-            model = load_version(client, model_name, champion.version)
+        if champion_version is not None:
+            model = load_version(client, model_name, champion_version)
             champion_rmse, why = rescore(model, X_test, y_test)
-        decision = decide(challenger, champion.version if champion else None, champion_rmse, why)
+        decision = decide(challenger, champion_version, champion_rmse, why)
         client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)
         after = challenger.version if decision.promoted else decision.previous_version
         comparison = comparison_table(client, model_name, kinds, alias, after)

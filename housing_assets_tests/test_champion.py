@@ -1,0 +1,289 @@
+"""The champion never regresses, and MLflow's history stays bounded (real MLflow SQLite store).
+
+Versions are real fitted models on the real split: a strong booster and a weak linear model
+fitted on 150 rows, so "better" is measured, not declared.
+"""
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
+from mlflow.tracking import MlflowClient
+from sklearn.dummy import DummyRegressor
+
+from housing_assets.lib import tracking
+from housing_assets.lib.modeling import Split, split_housing, train_and_score
+from housing_assets.lib.retention import collect_garbage, prune_mlflow
+from housing_assets.lib.tracking import (
+    Challenger,
+    ChampionUnavailable,
+    current_champion,
+    ensure_experiment,
+    log_sklearn_model,
+    register_decision,
+)
+
+MODEL = "ames-sale-price"
+KINDS = ("linear", "boosted")
+
+
+@pytest.fixture(scope="module")
+def split(cleaned_frame) -> Split:
+    return split_housing(cleaned_frame)
+
+
+@pytest.fixture(scope="module")
+def strong(split):
+    return train_and_score("boosted", split)
+
+
+@pytest.fixture(scope="module")
+def weak(split):
+    few = Split(split.X_train.head(150), split.X_test, split.y_train.head(150), split.y_test)
+    return train_and_score("linear", few)
+
+
+class Store:
+    """A fresh MLflow SQLite store with its own experiment and champion lock."""
+
+    def __init__(self, home: Path):
+        self.uri = f"sqlite:///{home / 'mlflow.db'}"
+        self.lock = home / "champion.lock"
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        self.experiment_id = ensure_experiment(self.uri, "champion-tests")
+        mlflow.set_tracking_uri(self.uri)
+
+    def register(self, trained, X_example) -> str:
+        with mlflow.start_run(experiment_id=self.experiment_id):
+            mlflow.log_metrics(trained.metrics)
+            info = log_sklearn_model(trained.estimator, X_example, MODEL)
+        return str(info.registered_model_version)
+
+    def champion(self) -> str | None:
+        found = current_champion(self.client, MODEL, "champion")
+        return str(found.version) if found else None
+
+    def decide(self, challenger: Challenger, split: Split):
+        return register_decision(
+            self.client, MODEL, "champion", challenger, split.X_test, split.y_test, self.lock, KINDS
+        )
+
+
+def challenger_of(version: str, trained, kind: str, gate=()) -> Challenger:
+    return Challenger(version, kind, trained.metrics["test_rmse"], tuple(gate))
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path)
+
+
+def test_the_first_passing_version_becomes_champion_then_only_a_better_one(
+    store, split, strong, weak
+):
+    assert store.champion() is None  # MLflow's "not found" is the only "no champion"
+    v_weak = store.register(weak, split.X_train)
+    decision, _ = store.decide(challenger_of(v_weak, weak, "linear"), split)
+    assert decision.promoted and decision.reason == "no champion yet"
+    v_strong = store.register(strong, split.X_train)
+    decision, comparison = store.decide(challenger_of(v_strong, strong, "boosted"), split)
+    assert decision.promoted and store.champion() == v_strong
+    # both figures are in the decision: the champion re-scored on these rows
+    assert decision.previous_version == v_weak
+    assert decision.previous_rmse == pytest.approx(weak.metrics["test_rmse"], rel=1e-9)
+    assert decision.challenger_rmse == strong.metrics["test_rmse"]
+    assert comparison["role"].tolist() == ["latest linear", "latest boosted", "champion"]
+    assert comparison["version"].tolist() == [int(v_weak), int(v_strong), int(v_strong)]
+    tags = store.client.get_model_version(MODEL, v_strong).tags
+    assert tags["champion_decision"].startswith("test RMSE") and tags["model_kind"] == "boosted"
+
+
+def test_a_transient_error_reading_the_alias_fails_and_moves_nothing(
+    store, split, strong, weak, monkeypatch
+):
+    v_strong = store.register(strong, split.X_train)
+    store.decide(challenger_of(v_strong, strong, "boosted"), split)
+    v_bad = store.register(weak, split.X_train)
+    calls = []
+
+    def unavailable(name, alias):
+        calls.append(alias)
+        raise MlflowException("503 Service Unavailable", TEMPORARILY_UNAVAILABLE)
+
+    monkeypatch.setattr(tracking, "TRACKING_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(store.client, "get_model_version_by_alias", unavailable)
+    # even a challenger whose own figure is tiny is not promoted on a failed read
+    paper = Challenger(v_bad, "linear", 1.0, ())
+    with pytest.raises(
+        ChampionUnavailable,
+        match=r"Could not read ames-sale-price@champion .* after 3 attempts \(MlflowException: 503",
+    ):
+        store.decide(paper, split)
+    assert len(calls) == 3
+    monkeypatch.undo()
+    assert store.champion() == v_strong
+
+
+def test_a_champion_without_tags_is_rescored_not_replaced(store, split, strong, weak):
+    v_strong = store.register(strong, split.X_train)
+    store.client.set_registered_model_alias(MODEL, "champion", v_strong)  # set by hand, no tags
+    assert "test_rmse" not in store.client.get_model_version(MODEL, v_strong).tags
+    v_weak = store.register(weak, split.X_train)
+    decision, _ = store.decide(challenger_of(v_weak, weak, "linear"), split)
+    assert not decision.promoted and "does not beat champion" in decision.reason
+    assert store.champion() == v_strong
+
+
+def test_a_better_on_paper_challenger_from_other_data_is_not_promoted(store, split, strong, weak):
+    v_strong = store.register(strong, split.X_train)
+    store.decide(challenger_of(v_strong, strong, "boosted"), split)
+    # the champion's stored figure came from a harder test: on paper anything beats it
+    store.client.set_model_version_tag(MODEL, v_strong, "test_rmse", "1e9")
+    v_weak = store.register(weak, split.X_train)
+    decision, _ = store.decide(challenger_of(v_weak, weak, "linear"), split)
+    assert not decision.promoted
+    assert decision.previous_rmse == pytest.approx(strong.metrics["test_rmse"], rel=1e-9)
+    assert store.champion() == v_strong
+
+
+def test_a_failed_blocking_check_is_never_promoted(store, split, strong, weak):
+    v_weak = store.register(weak, split.X_train)
+    store.decide(challenger_of(v_weak, weak, "linear"), split)
+    v_strong = store.register(strong, split.X_train)
+    gate = ["predictions_finite_and_positive"]
+    decision, _ = store.decide(challenger_of(v_strong, strong, "boosted", gate), split)
+    assert not decision.promoted
+    assert decision.reason == "failed blocking check(s): predictions_finite_and_positive"
+    assert store.champion() == v_weak
+
+
+def test_a_failure_after_registration_leaves_the_alias(store, split, strong, weak, monkeypatch):
+    v_weak = store.register(weak, split.X_train)
+    store.decide(challenger_of(v_weak, weak, "linear"), split)
+    v_strong = store.register(strong, split.X_train)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the registry went away")
+
+    monkeypatch.setattr(tracking, "comparison_table", broken)
+    with pytest.raises(RuntimeError, match="the registry went away"):
+        store.decide(challenger_of(v_strong, strong, "boosted"), split)
+    assert store.champion() == v_weak
+
+
+def test_concurrent_promotions_end_with_the_better_model(store, split, strong, weak, monkeypatch):
+    """The worse challenger decides first and slowly; the better one must still win."""
+    v_old = store.register(weak, split.X_train)
+    store.decide(challenger_of(v_old, weak, "linear"), split)
+    slightly_better = weak._replace(
+        metrics={**weak.metrics, "test_rmse": 0.99 * weak.metrics["test_rmse"]}
+    )
+    v_slow = store.register(weak, split.X_train)
+    v_best = store.register(strong, split.X_train)
+    slow_inside = threading.Event()
+    real_decide = tracking.decide
+
+    def decide(challenger, *args):
+        outcome = real_decide(challenger, *args)
+        if challenger.version == v_slow:
+            slow_inside.set()
+            time.sleep(1.5)  # holds its decision while the better challenger arrives
+        return outcome
+
+    monkeypatch.setattr(tracking, "decide", decide)
+    clients = [
+        Store(Path(store.lock).parent),  # each thread with its own client, like two processes
+        Store(Path(store.lock).parent),
+    ]
+    errors = []
+
+    def promote(s, challenger):
+        try:
+            s.decide(challenger, split)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    slow = threading.Thread(
+        target=promote, args=(clients[0], challenger_of(v_slow, slightly_better, "linear"))
+    )
+    slow.start()
+    assert slow_inside.wait(30)
+    best = threading.Thread(
+        target=promote, args=(clients[1], challenger_of(v_best, strong, "boosted"))
+    )
+    best.start()
+    slow.join(60)
+    best.join(60)
+    assert errors == []
+    assert store.champion() == v_best
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def test_retention_keeps_the_champion_and_the_newest_versions(tmp_path, split, strong):
+    store = Store(tmp_path)
+    champion = store.register(strong, split.X_train)
+    store.decide(challenger_of(champion, strong, "boosted"), split)
+    dummy = DummyRegressor().fit(split.X_train[["Gr Liv Area"]], split.y_train)
+    for i in range(12):  # a history of small versions of both kinds, each in its own run
+        kind = KINDS[i % 2]
+        with mlflow.start_run(experiment_id=store.experiment_id, run_name=f"parent-{i}"):
+            with mlflow.start_run(experiment_id=store.experiment_id, nested=True):
+                info = log_sklearn_model(dummy, split.X_train[["Gr Liv Area"]], MODEL)
+        store.client.set_model_version_tag(MODEL, info.registered_model_version, "model_kind", kind)
+    database = tmp_path / "mlflow.db"
+    artifacts = tmp_path / "mlartifacts"
+    runs_before = len(store.client.search_runs([store.experiment_id], max_results=1000))
+    size_before, artifacts_before = database.stat().st_size, tree_bytes(artifacts)
+    assert (
+        runs_before == 1 + 24 and len(store.client.search_model_versions(f"name='{MODEL}'")) == 13
+    )
+
+    report = prune_mlflow(
+        store.client, MODEL, "champion", [store.experiment_id],
+        older_than=datetime.now(UTC) + timedelta(seconds=1), keep_versions=2,
+    )  # fmt: skip
+    assert collect_garbage(store.uri)
+
+    versions = store.client.search_model_versions(f"name='{MODEL}'")
+    kept = sorted(int(v.version) for v in versions)
+    assert kept == [1, 10, 11, 12, 13]  # the champion and the newest 2 of each kind
+    assert report.versions_deleted == 8 and report.logged_models_deleted == 8
+    # the kept versions' runs and their parents stay; every other run is gone for good
+    runs_after = store.client.search_runs([store.experiment_id], max_results=1000)
+    assert len(runs_after) == 1 + 4 * 2
+    assert report.runs_deleted == runs_before - len(runs_after)
+    assert database.stat().st_size < size_before
+    assert tree_bytes(artifacts) < artifacts_before
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    predictions = np.asarray(model.predict(split.X_test))
+    assert np.sqrt(np.mean((predictions - split.y_test.to_numpy()) ** 2)) == pytest.approx(
+        strong.metrics["test_rmse"], rel=1e-9
+    )
+
+
+def test_comparison_reads_a_bounded_number_of_versions(tmp_path, split, strong, monkeypatch):
+    store = Store(tmp_path)
+    version = store.register(strong, split.X_train)
+    store.decide(challenger_of(version, strong, "boosted"), split)
+    asked = []
+    real = store.client.search_model_versions
+
+    def search(*args, **kwargs):
+        asked.append(kwargs.get("max_results"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.client, "search_model_versions", search)
+    tracking.comparison_table(store.client, MODEL, KINDS, "champion", version)
+    assert asked and all(n is not None and n <= 1 for n in asked)
