@@ -133,9 +133,13 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
                 "registered_version": int(version),
                 "promoted_to_champion": decision.promoted,
                 "champion_decision": decision.reason,
-                "champion_version_before": decision.previous_version or "none",
-                "champion_rmse_rescored": (
-                    decision.previous_rmse if decision.previous_rmse is not None else float("nan")
+                # JSON, not floats: every float entry of a model is one of its metrics.
+                "champion_decision_figures": dg.MetadataValue.json(
+                    {
+                        "champion_version_before": decision.previous_version,
+                        "champion_rmse_rescored": decision.previous_rmse,
+                        "challenger_rmse": decision.challenger_rmse,
+                    }
                 ),
                 "comparison": markdown_table(comparison, index=False),
             },
