@@ -11,18 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from dagster_mlflow import end_mlflow_on_run_finished
 from pydantic import Field
 
 from housing_assets import settings
-from housing_assets.assets.preparation import pin_drift_reference_snapshot
 from housing_assets.lib.alerts import append_alert, post_webhook, webhook_url_problem
-from housing_assets.lib.drift import DRIFT_FEATURES
 from housing_assets.lib.ingest import is_url
 from housing_assets.lib.retention import collect_garbage, prune_mlflow
-from housing_assets.lib.warehouse import read_table
-from housing_assets.resources import WAREHOUSE_SCHEMA
 
 housing_pipeline = dg.define_asset_job(
     "housing_pipeline",
@@ -256,21 +251,10 @@ prune_old_runs_schedule = dg.ScheduleDefinition(
 )
 
 
-@dg.op
-def pin_reference_snapshot(context: dg.OpExecutionContext, warehouse: DuckDBResource) -> int:
-    """Copies the key features of the current cleaned table into the drift reference."""
-    with warehouse.get_connection() as connection:
-        cleaned = read_table(connection, WAREHOUSE_SCHEMA, "cleaned_housing")
-        if cleaned is None:
-            raise dg.Failure("cleaned_housing has not been materialised yet: nothing to pin")
-        rows = pin_drift_reference_snapshot(connection, cleaned)
-    context.log.info(f"Pinned the drift reference: {rows} rows of {list(DRIFT_FEATURES)}")
-    return rows
-
-
-@dg.job(
+pin_drift_reference = dg.define_asset_job(
+    "pin_drift_reference",
+    selection=["drift_reference"],
     executor_def=dg.in_process_executor,
+    config={"ops": {"drift_reference": {"config": {"repin": True}}}},
     description="Re-pin the drift reference to the current cleaned_housing table.",
 )
-def pin_drift_reference():
-    pin_reference_snapshot()

@@ -195,13 +195,11 @@ def drift_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
     )
 
 
-def drift_check_result(
-    key: dg.AssetKey, table: pd.DataFrame | None, pinned: bool = False
-) -> dg.AssetCheckResult:
+def drift_check_result(key: dg.AssetKey, table: pd.DataFrame | None) -> dg.AssetCheckResult:
     """WARN when any key feature's PSI is above the threshold.
 
-    Without a reference there is nothing to compare: the check passes and says whether this
-    run pinned one (it does only when its blocking checks passed).
+    Without a reference there is nothing to compare: the check passes and says so (the
+    `drift_reference` asset pins one from this table once it is accepted).
     """
     if table is None:
         return dg.AssetCheckResult(
@@ -210,7 +208,7 @@ def drift_check_result(
             passed=True,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
-                "reference": "pinned on this run" if pinned else "none yet (data not accepted)",
+                "reference": "none yet: drift_reference pins this table once it is accepted",
                 "threshold_psi": PSI_WARN,
             },
         )

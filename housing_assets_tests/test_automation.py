@@ -22,7 +22,6 @@ from housing_assets.automation import (
     CODE_VERSION_TAG,
     code_version,
     housing_pipeline_schedule,
-    pin_drift_reference,
     prune_finished_runs,
     record_failed_runs,
 )
@@ -33,7 +32,7 @@ from housing_assets.checks import (
     drift_check_result,
 )
 from housing_assets.lib import quality
-from housing_assets.lib.drift import drift_table, population_stability_index
+from housing_assets.lib.drift import DRIFT_FEATURES, drift_table, population_stability_index
 
 
 @dg.op
@@ -292,48 +291,39 @@ def test_failure_sensor_records_the_failed_run(tmp_path, monkeypatch):
 # ---- drift reference re-pin -----------------------------------------------------------------
 
 
-def test_pin_drift_reference_job(tmp_path, cleaned_frame):
+def test_pin_drift_reference_job_repins_and_the_pipeline_keeps_the_pin(tmp_path, cleaned_frame):
+    from housing_assets.assets.preparation import drift_reference
+    from housing_assets.definitions import defs
+    from housing_assets.resources import WarehouseIOManager
+
+    repin = {"ops": {"drift_reference": {"config": {"repin": True}}}}
+    job = defs.resolve_job_def("pin_drift_reference")
+    assert dg.validate_run_config(job, {})["ops"]["drift_reference"]["config"] == {"repin": True}
     database = str(tmp_path / "warehouse.duckdb")
     with duckdb.connect(database) as conn:
         conn.execute("create schema housing")
         conn.register("cleaned", cleaned_frame.head(100))
         conn.execute("create table housing.cleaned_housing as select * from cleaned")
-    result = pin_drift_reference.execute_in_process(
-        resources={"warehouse": DuckDBResource(database=database)}
-    )
-    assert result.output_for_node("pin_reference_snapshot") == 100
-    with duckdb.connect(database, read_only=True) as conn:
+    resources = {
+        "warehouse": DuckDBResource(database=database),
+        "io_manager": WarehouseIOManager(database=database),
+    }
+
+    def run(config):
+        assets = [drift_reference, dg.SourceAsset("cleaned_housing")]
+        result = dg.materialize(assets, resources=resources, run_config=config)
+        return result.asset_materializations_for_node("drift_reference")
+
+    (pinned,) = run({})  # nothing pinned yet: the pipeline pins
+    assert pinned.metadata["dagster/row_count"].value == 100
+    with duckdb.connect(database) as conn:
         reference = conn.execute("select * from housing.drift_reference").fetchdf()
-    assert list(reference.columns)[:2] == ["SalePrice", "Gr Liv Area"]
+        conn.execute("delete from housing.cleaned_housing where PID % 2 = 0")
+    assert list(reference.columns) == list(DRIFT_FEATURES)
     assert reference["SalePrice"].tolist() == cleaned_frame["SalePrice"].head(100).tolist()
-
-
-@pytest.mark.parametrize("url", ["hooks.example.com/alerts", "http://[::1/alerts", "ftp://x/y"])
-def test_a_malformed_webhook_url_is_reported_once_and_never_errors_the_tick(
-    tmp_path, monkeypatch, url
-):
-    from housing_assets import automation
-
-    monkeypatch.setenv("HOUSING_HOME", str(tmp_path))
-    monkeypatch.setenv("HOUSING_ALERT_WEBHOOK_URL", url)
-    monkeypatch.setattr(automation, "_REPORTED_WEBHOOK_URLS", set())
-    warnings = []
-    with dg.instance_for_test() as instance:
-        result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
-        failure_event = next(
-            e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"
-        )
-        for _ in range(3):  # three ticks with the same setting
-            context = dg.build_run_status_sensor_context(
-                sensor_name="record_failed_runs",
-                dagster_instance=instance,
-                dagster_run=result.dagster_run,
-                dagster_event=failure_event,
-            ).for_run_failure()
-            monkeypatch.setattr(
-                type(context.log), "warning", lambda self, msg, *a, **k: warnings.append(msg)
-            )
-            record_failed_runs(context)
-    assert len(settings.alerts_log().read_text().splitlines()) == 3  # the log still records
-    assert len(warnings) == 1
-    assert warnings[0].startswith(f"HOUSING_ALERT_WEBHOOK_URL {url!r} is ignored: ")
+    assert run({}) == []  # the schedule's runs keep the pin
+    (repinned,) = run(repin)  # the job's config re-pins to the current table
+    halved = len(cleaned_frame.head(100).query("PID % 2 == 1"))
+    assert repinned.metadata["dagster/row_count"].value == halved
+    with duckdb.connect(database, read_only=True) as conn:
+        assert conn.execute("select count(*) from housing.drift_reference").fetchone()[0] == halved

@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from housing_assets.definitions import defs
+from housing_assets.lib.eda import EDA_TABLES
 
 
 def test_asset_keys_groups_and_deps():
@@ -12,10 +13,12 @@ def test_asset_keys_groups_and_deps():
     assert groups == {
         "raw_housing": "data_pipeline",
         "cleaned_housing": "data_pipeline",
+        "drift_reference": "data_pipeline",
         "encoded_housing": "data_pipeline",
         "linear_price_model": "ml_pipeline",
         "boosted_price_model": "ml_pipeline",
         "eda_report": "data_pipeline",
+        **dict.fromkeys(EDA_TABLES, "data_pipeline"),
     }
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
@@ -26,6 +29,42 @@ def test_asset_keys_groups_and_deps():
     assert parents["linear_price_model"] == {"cleaned_housing"}
     assert parents["boosted_price_model"] == {"cleaned_housing"}
     assert parents["eda_report"] == {"raw_housing", "cleaned_housing", "encoded_housing"}
+    assert parents["drift_reference"] == {"cleaned_housing"}
+    for table in EDA_TABLES:
+        assert parents[table] == {"eda_report"}, table
+
+
+def test_every_warehouse_table_is_an_asset(pipeline_run):
+    """After a whole run, each table in the warehouse's schema is an asset of the location,
+    with its row count and schema in its latest materialisation."""
+    import duckdb
+
+    from housing_assets import settings
+
+    _, instance = pipeline_run
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+        tables = dict(
+            connection.execute(
+                "select table_name, estimated_size from duckdb_tables() where schema_name = ?",
+                ["housing"],
+            ).fetchall()
+        )
+        staged = connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'housing_staging'"
+        ).fetchone()[0]
+    assert len(tables) == 14 and staged == 0
+    assert set(tables) - keys == set(), "tables that are not assets of the code location"
+    for table in tables:
+        event = instance.get_latest_materialization_event(dg.AssetKey(table))
+        assert event is not None, table
+        metadata = event.asset_materialization.metadata
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+            rows = connection.execute(f'select count(*) from housing."{table}"').fetchone()[0]
+            columns = [r[0] for r in connection.execute(f'describe housing."{table}"').fetchall()]
+        assert metadata["dagster/row_count"].value == rows, table
+        assert [c.name for c in metadata["dagster/column_schema"].schema.columns] == columns
+        assert metadata["dagster/table_name"].value == f"housing.{table}"
 
 
 def test_every_asset_has_description_and_kinds():

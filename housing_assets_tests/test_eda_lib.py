@@ -18,7 +18,6 @@ from housing_assets.lib.eda import (
     correlation_matrix,
     correlation_ratio,
     cramers_v_bias_corrected,
-    describe_encoding,
     feature_importance,
     long_correlations,
     missing_before_cleaning,
@@ -31,6 +30,7 @@ from housing_assets.lib.eda import (
     top_associations,
     usable_columns,
 )
+from housing_assets.lib.encoding import encoding_summary
 
 EXACT = 1e-12
 
@@ -258,7 +258,7 @@ def test_band_summary_counts_and_median_prices_exactly():
     assert table["share_of_sales"].tolist() == [0.6, 0.0, 0.4, 0.2, 0.8]
 
 
-def test_describe_encoding_reads_rare_levels_back_from_the_one_hot_columns():
+def test_encoding_summary_reads_rare_levels_back_from_the_one_hot_columns():
     cleaned = pd.DataFrame(
         {
             "MS Zoning": ["RL", "RL", "RM", "C (all)", "A (agr)"],
@@ -278,7 +278,7 @@ def test_describe_encoding_reads_rare_levels_back_from_the_one_hot_columns():
             "Gr Liv Area band": ["small"] * 5,
         }
     )
-    assert describe_encoding(cleaned, encoded).values.tolist() == [
+    assert encoding_summary(cleaned, encoded).values.tolist() == [
         ["Exter Qual", "ordinal rank", 6, ""],
         ["MS Zoning", "one-hot", 3, "A (agr), C (all)"],
         ["Exterior 2nd", "one-hot", 2, ""],

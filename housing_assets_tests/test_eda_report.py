@@ -79,7 +79,17 @@ def test_target_correlations_match_pandas_on_the_cleaned_table(tables, result):
 
 
 def test_encoding_table_matches_what_the_encoding_step_reports(tables, result):
-    pd.testing.assert_frame_equal(result.encoding, encoding_summary(tables[2]))
+    encoded = tables[2]
+    pd.testing.assert_frame_equal(result.encoding, encoding_summary(tables[1], encoded.frame))
+    # every column the encoding step touched, and the rare levels it grouped
+    assert set(result.encoding["column"]) == {
+        *encoded.ordinal_mapped,
+        *encoded.one_hot,
+        *encoded.binned,
+    }
+    grouped = result.encoding.set_index("column")["rare levels grouped"]
+    for column, levels in encoded.rare_grouped.items():
+        assert grouped[column] == ", ".join(sorted(levels)), column
 
 
 def test_bins_cover_every_sale_once_per_binned_column(result):

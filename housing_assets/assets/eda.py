@@ -1,10 +1,14 @@
 """EDA: the statistics of the sales as warehouse tables, and one offline HTML report.
 
-The supporting tables are replaced together in one DuckDB transaction, so a failed run leaves
-the previous run's tables in place rather than a mix of two runs. The headline findings also
-go into the materialisation metadata, so the Dagster UI shows them (and plots the numbers
+One multi-asset: the report and each of its tables is an asset of its own, so the lineage,
+the catalog and the API show every table with its schema and row count. They are computed
+together and published together (staged, then swapped in one DuckDB transaction), so a failed
+run leaves the previous run's tables rather than a mix of two runs. The headline findings
+also go into the report's metadata, so the Dagster UI shows them (and plots the numbers
 across runs) without opening the report.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -12,7 +16,13 @@ from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
 from housing_assets.lib.charts import build_charts, chart_rows
-from housing_assets.lib.eda import MissingCounts, run_eda, skipped_table, warehouse_tables
+from housing_assets.lib.eda import (
+    EDA_TABLES,
+    MissingCounts,
+    run_eda,
+    skipped_table,
+    warehouse_tables,
+)
 from housing_assets.lib.report import (
     REPORT_NAME,
     build_report_html,
@@ -20,24 +30,50 @@ from housing_assets.lib.report import (
     write_report,
 )
 from housing_assets.lib.warehouse import null_counts, publish_tables
-from housing_assets.metadata import markdown_table
+from housing_assets.metadata import column_schema, markdown_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
+REPORT_KEY = dg.AssetKey("eda_report")
+# Of the raw table only the missing-value counts are needed: the warehouse counts them in one
+# scan of the published table, instead of loading it.
+EDA_INPUTS = ["raw_housing", "cleaned_housing", "encoded_housing"]
+EDA_SPECS = [
+    dg.AssetSpec(
+        REPORT_KEY,
+        description="Correlations, associations, bands, encoding and feature importance, "
+        "with an HTML report.",
+        group_name="data_pipeline",
+        kinds={"pandas", "plotly", "html"},
+        deps=EDA_INPUTS,
+    ),
+    *(
+        dg.AssetSpec(
+            name,
+            description=description,
+            group_name="data_pipeline",
+            kinds={"pandas", "duckdb"},
+            deps=[REPORT_KEY],
+        )
+        for name, description in EDA_TABLES.items()
+    ),
+]
 
-@dg.asset(
-    group_name="data_pipeline",
-    kinds={"pandas", "duckdb", "plotly"},
-    # Of the raw table only the missing-value counts are needed: the warehouse counts them in
-    # one scan of the table the IO manager wrote (schema.asset name), instead of loading it.
-    deps=["raw_housing"],
+
+@dg.multi_asset(
+    name="eda_report",
+    specs=EDA_SPECS,
+    ins={
+        "cleaned_housing": dg.AssetIn("cleaned_housing"),
+        "encoded_housing": dg.AssetIn("encoded_housing"),
+    },
 )
 def eda_report(
     context: dg.AssetExecutionContext,
     cleaned_housing: pd.DataFrame,
     encoded_housing: pd.DataFrame,
     warehouse: DuckDBResource,
-) -> dg.MaterializeResult:
-    """Correlations, associations, bands, encoding and feature importance, with an HTML report."""
+) -> Iterator[dg.MaterializeResult]:
+    """The EDA report and its warehouse tables, computed and published together."""
     with warehouse.get_connection() as connection:
         raw_gaps = MissingCounts(*null_counts(connection, WAREHOUSE_SCHEMA, "raw_housing"))
     result = run_eda(raw_gaps, cleaned_housing, encoded_housing)
@@ -66,7 +102,8 @@ def eda_report(
     context.log.info(
         f"Report: {report.path} ({report.n_bytes:,} bytes, {report.chart_count} charts)"
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=REPORT_KEY,
         metadata={
             "report_path": dg.MetadataValue.path(str(report.path)),
             "findings": dg.MetadataValue.md(findings_markdown(result)),
@@ -85,5 +122,15 @@ def eda_report(
             "tables_written": dg.MetadataValue.json(
                 [f"{WAREHOUSE_SCHEMA}.{name}" for name in tables]
             ),
-        }
+        },
     )
+    for name, table in tables.items():
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={
+                "dagster/row_count": len(table),
+                "dagster/column_schema": column_schema(table),
+                "dagster/table_name": f"{WAREHOUSE_SCHEMA}.{name}",
+                "preview": markdown_table(table.head(5), index=False),
+            },
+        )

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from housing_assets.checks import (
     CLEANED_RULES,
     audited_output,
-    blocking_failures,
     data_check_results,
     data_check_specs,
     drift_check_result,
@@ -28,7 +28,7 @@ from housing_assets.lib.cleaning import (
 from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_FEATURES
 from housing_assets.lib.drift import DRIFT_FEATURES, drift_table
 from housing_assets.lib.encoding import encode_housing, encoding_summary
-from housing_assets.lib.warehouse import publish_tables, read_table
+from housing_assets.lib.warehouse import read_table, table_exists
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
@@ -37,33 +37,22 @@ CLEANED_CHECKS = [*data_check_specs(CLEANED_KEY, CLEANED_RULES), drift_check_spe
 DRIFT_REFERENCE_TABLE = "drift_reference"
 
 
-def pin_drift_reference_snapshot(connection, cleaned: pd.DataFrame) -> int:
-    """Replace the drift reference with the key features of `cleaned`; returns its rows."""
-    snapshot = cleaned[list(DRIFT_FEATURES)]
-    publish_tables(connection, WAREHOUSE_SCHEMA, {DRIFT_REFERENCE_TABLE: snapshot})
-    return len(snapshot)
+def read_drift_reference(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, cleaned: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The drift table against the pinned reference, or None before one is pinned.
 
-
-def compare_with_drift_reference(
-    context: dg.AssetExecutionContext,
-    warehouse: DuckDBResource,
-    cleaned: pd.DataFrame,
-    accepted: bool,
-) -> tuple[pd.DataFrame | None, bool]:
-    """The drift table against the pinned reference, or (None, pinned?) if there is none.
-
-    With no reference yet, accepted data (its blocking checks passed) becomes the reference.
+    The reference is the `drift_reference` asset, a snapshot of an earlier accepted cleaned
+    table; it is read here on the side (declaring it as an input would make a cycle).
     """
     with warehouse.get_connection() as connection:
         reference = read_table(connection, WAREHOUSE_SCHEMA, DRIFT_REFERENCE_TABLE)
-        if reference is None:
-            if accepted:
-                rows = pin_drift_reference_snapshot(connection, cleaned)
-                context.log.info(f"Pinned the drift reference: {rows} rows")
-            return None, accepted
+    if reference is None:
+        context.log.info("No drift reference yet: drift_reference pins this table once accepted")
+        return None
     table = drift_table(reference, cleaned)
     context.log.info(f"Drift against the reference ({len(reference)} rows):\n{table.to_string()}")
-    return table, False
+    return table
 
 
 @dg.asset(
@@ -91,8 +80,7 @@ def cleaned_housing(
     context.log.info(f"Data types changed:\n{changed_dtypes.to_string()}")
     context.log.info(f"Summary statistics:\n{stats.to_string()}")
     checks = data_check_results(CLEANED_KEY, CLEANED_RULES, cleaned)
-    accepted = not blocking_failures(CLEANED_CHECKS, checks)
-    drift, pinned = compare_with_drift_reference(context, warehouse, cleaned, accepted)
+    drift = read_drift_reference(context, warehouse, cleaned)
     drift_metadata = (
         {}
         if drift is None
@@ -116,7 +104,7 @@ def cleaned_housing(
             **drift_metadata,
         },
     )
-    results = [*checks, drift_check_result(CLEANED_KEY, drift, pinned)]
+    results = [*checks, drift_check_result(CLEANED_KEY, drift)]
     yield from audited_output(CLEANED_KEY, CLEANED_CHECKS, results, output)
 
 
@@ -126,7 +114,7 @@ def encoded_housing(
 ) -> dg.Output[pd.DataFrame]:
     """Ordinal ranks, one-hot nominal categories (rare levels grouped) and value bands."""
     result = encode_housing(cleaned_housing)
-    summary = encoding_summary(result)
+    summary = encoding_summary(cleaned_housing, result.frame)
     context.log.info(
         f"Rows in {len(cleaned_housing)}, out {len(result.frame)}, columns {result.frame.shape[1]}"
     )
@@ -147,3 +135,37 @@ def encoded_housing(
             "encoding": markdown_table(summary, index=False),
         },
     )
+
+
+class DriftReferenceConfig(dg.Config):
+    repin: bool = Field(
+        default=False,
+        description="Replace the pinned reference with the current cleaned table's key "
+        "features (the pin_drift_reference job sets this).",
+    )
+
+
+@dg.asset(
+    group_name="data_pipeline",
+    kinds={"pandas", "duckdb"},
+    ins={"cleaned_housing": dg.AssetIn(metadata={"columns": list(DRIFT_FEATURES)})},
+    output_required=False,
+)
+def drift_reference(
+    context: dg.AssetExecutionContext,
+    config: DriftReferenceConfig,
+    cleaned_housing: pd.DataFrame,
+    warehouse: DuckDBResource,
+) -> Iterator[dg.Output[pd.DataFrame]]:
+    """Key features of an accepted cleaned table, pinned: what cleaned_housing's drift is
+    measured against. Pinned on the first run; replaced only when re-pinned on request."""
+    with warehouse.get_connection() as connection:
+        pinned = table_exists(connection, WAREHOUSE_SCHEMA, DRIFT_REFERENCE_TABLE)
+    if pinned and not config.repin:
+        context.log.info("The drift reference stays pinned (launch pin_drift_reference to re-pin)")
+        return
+    context.log.info(
+        f"{'Re-pinned' if pinned else 'Pinned'} the drift reference: {len(cleaned_housing)} rows "
+        f"of {list(DRIFT_FEATURES)}"
+    )
+    yield dg.Output(cleaned_housing, metadata={"repinned": pinned})

@@ -47,9 +47,7 @@ from housing_assets.lib.columns import (
 from housing_assets.lib.encoding import (
     BAND_SUFFIX,
     BANDS,
-    ONE_HOT_SEPARATOR,
-    RARE_LEVEL,
-    RARE_SHARE,
+    encoding_summary,
 )
 from housing_assets.lib.modeling import RANDOM_STATE, split_index
 
@@ -337,52 +335,6 @@ def band_summary(encoded: pd.DataFrame, bands=None, target: str = TARGET) -> pd.
     return pd.concat(blocks, ignore_index=True)
 
 
-def describe_encoding(cleaned: pd.DataFrame, encoded: pd.DataFrame) -> pd.DataFrame:
-    """How each column was encoded, read back from the encoded table itself.
-
-    Same rows as `encoding.encoding_summary`: the rare levels grouped as "Other" are the
-    cleaned levels that did not get a one-hot column of their own.
-    """
-    rows = [
-        {"column": c, "encoding": "ordinal rank", "levels": len(scale), "rare levels grouped": ""}
-        for c, scale in ORDINAL_SCALES.items()
-        if c in encoded.columns and pd.api.types.is_numeric_dtype(encoded[c])
-    ]
-    for column in NOMINAL_COLUMNS:
-        prefix = column + ONE_HOT_SEPARATOR
-        levels = [c[len(prefix) :] for c in encoded.columns if c.startswith(prefix)]
-        if not levels:
-            continue
-        grouped = []
-        if RARE_LEVEL in levels:
-            grouped = _levels_grouped_as_rare(cleaned[column], encoded[prefix + RARE_LEVEL])
-        rows.append(
-            {
-                "column": column,
-                "encoding": "one-hot",
-                "levels": len(levels),
-                "rare levels grouped": ", ".join(grouped),
-            }
-        )
-    rows += [
-        {"column": c, "encoding": "bands", "levels": len(labels), "rare levels grouped": ""}
-        for c, (_, labels) in BANDS.items()
-        if c + BAND_SUFFIX in encoded.columns
-    ]
-    return pd.DataFrame(rows, columns=["column", "encoding", "levels", "rare levels grouped"])
-
-
-def _levels_grouped_as_rare(levels: pd.Series, other_flag: pd.Series) -> list[str]:
-    """The cleaned levels of the rows one-hot encoded as "Other".
-
-    A genuine level called "Other" (Exterior 2nd has one) counts only if it was itself rare.
-    """
-    flagged = set(levels.to_numpy()[other_flag.to_numpy() == 1].astype(str))
-    if (levels == RARE_LEVEL).mean() >= RARE_SHARE:
-        flagged.discard(RARE_LEVEL)
-    return sorted(flagged)
-
-
 class MissingCounts(NamedTuple):
     """How many values each column of the raw table lacks, out of how many rows.
 
@@ -628,15 +580,33 @@ def _run_eda(raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame) -
         cramers_v=cramers,
         top_associations=top_associations(eta, cramers),
         bins=band_summary(encoded),
-        encoding=describe_encoding(cleaned, encoded),
+        encoding=encoding_summary(cleaned, encoded),
         importance=importance,
         missing_before=missing_before_cleaning(raw),
         skipped=[*skipped, *skipped_categories, *skipped_features],
     )
 
 
+# The EDA's warehouse tables: name -> what it holds (each is an asset of its own).
+EDA_TABLES = {
+    "eda_target_correlations": "Pearson and Spearman correlation of each numeric feature with "
+    "SalePrice.",
+    "eda_correlation_matrix": "Pearson and Spearman correlation of every pair of numeric "
+    "features (long format).",
+    "eda_categorical_associations": "Correlation ratio (eta) of each category with the price, "
+    "and bias-corrected Cramér's V of each pair of categories.",
+    "eda_top_associations": "The strongest associations of each kind, ranked.",
+    "eda_bins": "Sales, share and median price in each band of the binned columns.",
+    "eda_encoding": "How each column was encoded, and which rare levels were grouped as Other.",
+    "eda_feature_importance": "Mutual information and permutation importance of each feature, "
+    "learned on the training split.",
+    "eda_missing_before_cleaning": "Missing values per raw column, and what NA means there.",
+    "eda_skipped_columns": "Columns left out of an analysis, with the reason.",
+}
+
+
 def warehouse_tables(result: EdaResult) -> dict[str, pd.DataFrame]:
-    """The supporting tables, named as they are stored in the warehouse."""
+    """The supporting tables, named as they are stored in the warehouse (`EDA_TABLES`)."""
     return {
         "eda_target_correlations": result.target_correlations,
         "eda_correlation_matrix": result.correlation_long,

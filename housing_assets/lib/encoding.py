@@ -122,28 +122,48 @@ def encode_housing(cleaned: pd.DataFrame) -> EncodingResult:
     )
 
 
-def encoding_summary(result: EncodingResult) -> pd.DataFrame:
-    """One row per source column: how it was encoded and which rare levels were grouped."""
+def encoding_summary(cleaned: pd.DataFrame, encoded: pd.DataFrame) -> pd.DataFrame:
+    """One row per source column: how it was encoded and which rare levels were grouped.
+
+    Read back from the tables themselves, so the encoding step and the EDA (which has only
+    the tables) report the same rows: the rare levels grouped as "Other" are the cleaned
+    levels that did not get a one-hot column of their own.
+    """
     rows = [
-        {
-            "column": c,
-            "encoding": "ordinal rank",
-            "levels": len(ORDINAL_SCALES[c]),
-            "rare levels grouped": "",
-        }
-        for c in result.ordinal_mapped
+        {"column": c, "encoding": "ordinal rank", "levels": len(scale), "rare levels grouped": ""}
+        for c, scale in ORDINAL_SCALES.items()
+        if c in encoded.columns and pd.api.types.is_numeric_dtype(encoded[c])
     ]
+    for column in NOMINAL_COLUMNS:
+        prefix = column + ONE_HOT_SEPARATOR
+        levels = [c[len(prefix) :] for c in encoded.columns if c.startswith(prefix)]
+        if not levels:
+            continue
+        grouped = []
+        if RARE_LEVEL in levels:
+            grouped = _levels_grouped_as_rare(cleaned[column], encoded[prefix + RARE_LEVEL])
+        rows.append(
+            {
+                "column": column,
+                "encoding": "one-hot",
+                "levels": len(levels),
+                "rare levels grouped": ", ".join(grouped),
+            }
+        )
     rows += [
-        {
-            "column": c,
-            "encoding": "one-hot",
-            "levels": n,
-            "rare levels grouped": ", ".join(result.rare_grouped.get(c, [])),
-        }
-        for c, n in result.one_hot.items()
+        {"column": c, "encoding": "bands", "levels": len(labels), "rare levels grouped": ""}
+        for c, (_, labels) in BANDS.items()
+        if c + BAND_SUFFIX in encoded.columns
     ]
-    rows += [
-        {"column": c, "encoding": "bands", "levels": len(BANDS[c][1]), "rare levels grouped": ""}
-        for c in result.binned
-    ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["column", "encoding", "levels", "rare levels grouped"])
+
+
+def _levels_grouped_as_rare(levels: pd.Series, other_flag: pd.Series) -> list[str]:
+    """The cleaned levels of the rows one-hot encoded as "Other".
+
+    A genuine level called "Other" (Exterior 2nd has one) counts only if it was itself rare.
+    """
+    flagged = set(levels.to_numpy()[other_flag.to_numpy() == 1].astype(str))
+    if (levels == RARE_LEVEL).mean() >= RARE_SHARE:
+        flagged.discard(RARE_LEVEL)
+    return sorted(flagged)
