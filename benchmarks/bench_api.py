@@ -17,8 +17,6 @@ Usage: .venv/bin/python benchmarks/bench_api.py [--home DIR | --url URL] [--call
 import argparse
 import math
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from pathlib import Path
 
 from housing_assets import settings
 from housing_assets.api import HousingApi, HousingApiError
+from housing_assets.processes import free_port, start_group, stop_group
 
 P50_BUDGET_MS = 150.0
 P95_BUDGET_MS = 400.0
@@ -42,12 +41,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_webserver(home: Path) -> tuple[subprocess.Popen, str]:
     if not (home / "dagster").is_dir():
         raise SystemExit(f"{home}/dagster does not exist: materialise the graph there first")
@@ -56,11 +49,10 @@ def start_webserver(home: Path) -> tuple[subprocess.Popen, str]:
     log = tempfile.NamedTemporaryFile(
         "w", prefix="bench-api-webserver-", suffix=".log", delete=False
     )
-    process = subprocess.Popen(
+    process = start_group(
         [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1",
          "-p", str(port), "-w", str(settings.PROJECT_ROOT / "workspace.yaml")],
-        cwd=settings.PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env, cwd=settings.PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     log.close()
     url = f"http://127.0.0.1:{port}"
@@ -74,20 +66,8 @@ def start_webserver(home: Path) -> tuple[subprocess.Popen, str]:
                 return process, url
         except HousingApiError:
             time.sleep(0.5)
-    stop(process)
+    stop_group(process)
     raise SystemExit(f"{url} did not answer within {STARTUP_TIMEOUT_SECONDS} s; see {log.name}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def timed_calls(url: str, calls: int) -> tuple[list[float], list[str]]:
@@ -153,7 +133,7 @@ def main() -> int:
         print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if process is not None:
-            stop(process)
+            stop_group(process)
 
     within = (
         percentile(sequential, 50) <= P50_BUDGET_MS

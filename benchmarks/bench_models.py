@@ -34,19 +34,19 @@ from housing_assets.lib.tracking import (
 def train_score_log(cleaned, uri: str, lock: Path) -> dict[str, float]:
     timings = {}
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    for kind in ("linear", "boosted"):
+    for family in ("linear", "boosted"):
         started = time.perf_counter()
         split = split_housing(cleaned)
-        with mlflow.start_run(run_name=f"bench-{kind}"):
-            trained = train_and_score(kind, split)
+        with mlflow.start_run(run_name=f"bench-{family}"):
+            trained = train_and_score(family, split)
             mlflow.log_params(trained.params)
             mlflow.log_metrics(trained.metrics)
             info = log_sklearn_model(trained.estimator, split.X_train, settings.REGISTERED_MODEL)
-        key = dg.AssetKey(f"{kind}_price_model")
+        key = dg.AssetKey(f"{family}_price_model")
         results = model_check_results(key, trained.metrics, trained.test_predictions, None)
         gate = tuple(r.check_name for r in blocking_failures(model_check_specs(key), results))
         challenger = Challenger(
-            str(info.registered_model_version), kind, trained.metrics["test_rmse"], gate
+            str(info.registered_model_version), family, trained.metrics["test_rmse"], gate
         )
         register_decision(
             client,
@@ -56,9 +56,9 @@ def train_score_log(cleaned, uri: str, lock: Path) -> dict[str, float]:
             split.X_test,
             split.y_test,
             lock_path=lock,
-            kinds=("linear", "boosted"),
+            families=("linear", "boosted"),
         )
-        timings[kind] = time.perf_counter() - started
+        timings[family] = time.perf_counter() - started
     timings["both"] = sum(timings.values())
     return timings
 
@@ -77,9 +77,9 @@ def main() -> None:
         runs = [train_score_log(cleaned, uri, lock) for _ in range(args.repeats)]
     print(f"models: train + score + log, {args.repeats} repeats (seconds)")
     print(f"{'model':<10}{'median':>9}{'min':>9}{'max':>9}")
-    for kind in ("linear", "boosted", "both"):
-        values = [run[kind] for run in runs]
-        print(f"{kind:<10}{statistics.median(values):>9.2f}{min(values):>9.2f}{max(values):>9.2f}")
+    for family in ("linear", "boosted", "both"):
+        values = [run[family] for run in runs]
+        print(f"{family:<10}{statistics.median(values):>9.2f}{min(values):>9.2f}{max(values):>9.2f}")
 
 
 if __name__ == "__main__":

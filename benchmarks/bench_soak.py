@@ -64,15 +64,15 @@ def seed_mlflow(tracking_uri: str, copies: int) -> tuple[int, int]:
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     experiment = client.get_experiment_by_name(settings.MLFLOW_EXPERIMENT)
     versions = client.search_model_versions(f"name = '{settings.REGISTERED_MODEL}'")
-    templates = {v.tags["model_kind"]: v for v in versions}
-    runs = {kind: client.get_run(v.run_id) for kind, v in templates.items()}
+    templates = {v.tags["model_family"]: v for v in versions}
+    runs = {family: client.get_run(v.run_id) for family, v in templates.items()}
     created_runs = created_versions = 0
     for _ in range(copies):
         parent = client.create_run(experiment.experiment_id, run_name="housing_pipeline")
         client.set_terminated(parent.info.run_id)
         created_runs += 1
-        for kind, template in templates.items():
-            source = runs[kind]
+        for family, template in templates.items():
+            source = runs[family]
             child = client.create_run(
                 experiment.experiment_id,
                 run_name=source.info.run_name,
@@ -83,7 +83,7 @@ def seed_mlflow(tracking_uri: str, copies: int) -> tuple[int, int]:
                 child.info.run_id,
                 metrics=[Metric(k, v, now, 0) for k, v in source.data.metrics.items()],
                 params=[Param(k, v) for k, v in source.data.params.items()],
-                tags=[RunTag("model_kind", kind)],
+                tags=[RunTag("model_family", family)],
             )
             client.set_terminated(child.info.run_id)
             version = client.create_model_version(

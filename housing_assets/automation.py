@@ -16,8 +16,9 @@ from pydantic import Field
 
 from housing_assets import settings
 from housing_assets.lib.alerts import append_alert, post_webhook, webhook_url_problem
-from housing_assets.lib.ingest import is_url
 from housing_assets.lib.retention import collect_garbage, prune_mlflow
+from housing_assets.resources import MlflowTracking
+from housing_assets.settings import is_url
 
 housing_pipeline = dg.define_asset_job(
     "housing_pipeline",
@@ -191,7 +192,7 @@ class MlflowRetentionConfig(dg.Config):
     keep_versions: int = Field(
         default=20,
         ge=1,
-        description="Always keep this many newest registered versions of each model kind "
+        description="Always keep this many newest registered versions of each model family "
         "(and the champion, whatever its age).",
     )
 
@@ -204,12 +205,13 @@ def delete_old_runs(context: dg.OpExecutionContext, config: RetentionConfig) -> 
     return len(deleted)
 
 
-@dg.op(required_resource_keys={"mlflow"})
-def delete_old_mlflow_history(context: dg.OpExecutionContext, config: MlflowRetentionConfig) -> int:
+@dg.op
+def delete_old_mlflow_history(
+    context: dg.OpExecutionContext, config: MlflowRetentionConfig, mlflow: MlflowTracking
+) -> int:
     """Deletes old MLflow runs, versions and logged models, then removes them for good."""
-    tracking = context.resources.mlflow
-    client = tracking.client()
-    experiment = client.get_experiment_by_name(tracking.experiment_name)
+    client = mlflow.client()
+    experiment = client.get_experiment_by_name(mlflow.experiment_name)
     report = prune_mlflow(
         client,
         settings.REGISTERED_MODEL,
@@ -218,9 +220,9 @@ def delete_old_mlflow_history(context: dg.OpExecutionContext, config: MlflowRete
         older_than=datetime.now(UTC) - timedelta(days=config.days),
         keep_versions=config.keep_versions,
     )
-    collected = collect_garbage(tracking.tracking_uri)
+    collected = collect_garbage(mlflow.tracking_uri)
     context.log.info(
-        f"MLflow retention ({config.days} days, newest {config.keep_versions} per kind kept): "
+        f"MLflow retention ({config.days} days, newest {config.keep_versions} per family kept): "
         f"deleted {report.versions_deleted} versions, {report.runs_deleted} runs and "
         f"{report.logged_models_deleted} logged models; {report.versions_kept} versions kept; "
         + (

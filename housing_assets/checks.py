@@ -24,7 +24,7 @@ MAX_RMSE_REGRESSION = 0.05
 def model_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
-            "test_r2_at_least_0_85", asset=key, blocking=True,
+            "test_r2_above_floor", asset=key, blocking=True,
             description=f"Test-split R² is at least {MIN_TEST_R2}; below it the model is not promoted.",
         ),
         dg.AssetCheckSpec(
@@ -48,7 +48,7 @@ def model_check_results(
     return [
         dg.AssetCheckResult(
             asset_key=key,
-            check_name="test_r2_at_least_0_85",
+            check_name="test_r2_above_floor",
             passed=bool(metrics["test_r2"] >= MIN_TEST_R2),
             metadata={"observed_r2": metrics["test_r2"], "threshold": MIN_TEST_R2},
         ),
@@ -86,7 +86,7 @@ class DataRule(NamedTuple):
 RAW_RULES = (
     DataRule("required_columns_present", quality.required_columns_present,
              "All 82 Ames columns are present.", blocking=True),
-    DataRule("at_least_1000_rows", quality.enough_rows,
+    DataRule("enough_rows", quality.enough_rows,
              f"At least {quality.MIN_RAW_ROWS:,} sales.", blocking=True),
     DataRule("unique_pid", quality.unique_pids,
              "Each parcel id (PID) appears once.", blocking=True),

@@ -25,7 +25,7 @@ try:
     )
     from housing_assets.resources import (
         HousingSource,
-        mlflow_resource,
+        MlflowTracking,
         warehouse_io_manager,
         warehouse_resource,
     )
@@ -42,7 +42,7 @@ defs = dg.Definitions(
     resources={
         "io_manager": warehouse_io_manager(),
         "source": HousingSource(),
-        "mlflow": mlflow_resource(),
+        "mlflow": MlflowTracking(),
         "warehouse": warehouse_resource(),
     },
     executor=dg.in_process_executor,

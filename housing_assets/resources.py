@@ -9,14 +9,18 @@ written or an unaudited one; a run killed while a table is staged leaves only th
 which the next write replaces.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
 import dagster as dg
 import mlflow
 import pandas as pd
 from dagster_duckdb import DuckDBResource
-from dagster_mlflow.resources import CONFIG_SCHEMA as MLFLOW_CONFIG_SCHEMA
 from dagster_mlflow.resources import MlFlow
+from mlflow import ActiveRun
 from mlflow.tracking import MlflowClient
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from housing_assets import settings
 from housing_assets.lib.ingest import (
@@ -99,75 +103,83 @@ def warehouse_resource() -> DuckDBResource:
     return DuckDBResource(database=str(settings.warehouse_path()))
 
 
-class LazyMlFlow:
-    """dagster-mlflow's `MlFlow`, created on first use rather than at resource init.
+class _MlflowInitContext(NamedTuple):
+    """What dagster-mlflow's `MlFlow` reads from a resource's init context."""
 
-    The in-process executor initialises every resource of the run before the first step, so
-    an unreachable tracking store would otherwise fail `raw_housing` too. Created lazily, only
-    the model steps meet it, with a message that names the URI, and the data tables still
-    refresh. Everything else is dagster-mlflow's: one MLflow run per Dagster run, tagged
-    `dagster_run_id`, ended by its `end_mlflow_on_run_finished` hook.
+    log: Any
+    dagster_run: dg.DagsterRun
+    run_id: str
+    resource_config: dict
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """MLflow for the model assets: dagster-mlflow's run per Dagster run, and nested model runs.
+
+    dagster-mlflow stays the integration: its `MlFlow` opens (or rejoins) one MLflow run per
+    Dagster run, tagged `dagster_run_id`, and its `end_mlflow_on_run_finished` hook ends it (the
+    hook calls `end_run` here). This resource wraps it and exposes only what the assets use.
+    It connects on first use rather than at resource init: the in-process executor initialises
+    every resource before the first step, so an unreachable store would otherwise fail
+    `raw_housing` too; this way only the model steps meet it, with a message naming the URI.
     """
 
-    def __init__(self, init_context: dg.InitResourceContext):
-        self._init_context = init_context
-        self._tracking: MlFlow | None = None
-        self._run_id: str | None = None
+    tracking_uri: str = Field(
+        default_factory=settings.mlflow_tracking_uri,
+        description="MLflow tracking and registry store: a sqlite:/// path or a server URL.",
+    )
+    experiment_name: str = Field(
+        default=settings.MLFLOW_EXPERIMENT, description="MLflow experiment of the runs."
+    )
 
-    def _get(self) -> MlFlow:
+    _init_context: _MlflowInitContext | None = PrivateAttr(default=None)
+    _tracking: MlFlow | None = PrivateAttr(default=None)
+    _run_id: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._init_context = _MlflowInitContext(
+            log=context.log,
+            dagster_run=context.dagster_run,
+            run_id=context.run_id,
+            resource_config={
+                "experiment_name": self.experiment_name,
+                "mlflow_tracking_uri": self.tracking_uri,
+            },
+        )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # The hook ends the run only on jobs that carry it; asset runs launched from the UI or
+        # `dagster asset materialize` use Dagster's implicit job, which has none.
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == self._run_id:
+            mlflow.end_run()
+
+    def _parent_run(self) -> MlFlow:
         if self._tracking is None:
             from housing_assets.lib.tracking import ensure_experiment
 
-            config = self._init_context.resource_config
-            ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"])
+            ensure_experiment(self.tracking_uri, self.experiment_name)
             self._tracking = MlFlow(self._init_context)
-            self._run_id = mlflow.active_run().info.run_id  # the Dagster run's MLflow run
+            self._run_id = mlflow.active_run().info.run_id
         return self._tracking
 
-    @property
-    def tracking_uri(self) -> str:
-        return self._init_context.resource_config["mlflow_tracking_uri"]
+    @contextmanager
+    def start_nested_run(self, run_name: str, tags: dict[str, str]) -> Iterator[ActiveRun]:
+        """A run nested in this Dagster run's MLflow run; logging calls go to it."""
+        self._parent_run()
+        with mlflow.start_run(run_name=run_name, nested=True, tags=tags) as run:
+            yield run
 
-    @property
-    def experiment_name(self) -> str:
-        return self._init_context.resource_config["experiment_name"]
+    def log_params(self, params: dict) -> None:
+        mlflow.log_params(params)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics)
 
     def client(self) -> MlflowClient:
         """A client bound to this resource's tracking store and registry."""
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def end_run(self, *args, **kwargs):
-        # Called by the hook after the last step; nothing to end if no step tracked anything.
-        return None if self._tracking is None else self._tracking.end_run(*args, **kwargs)
-
-    def end_if_open(self) -> None:
-        """End this Dagster run's MLflow run if no hook did (e.g. a UI or CLI asset run)."""
-        active = mlflow.active_run()
-        if active is not None and active.info.run_id == self._run_id:
-            mlflow.end_run()
-
-    def __getattr__(self, name: str):
-        return getattr(self._get(), name)
-
-
-@dg.resource(
-    config_schema=MLFLOW_CONFIG_SCHEMA,
-    description="dagster-mlflow's mlflow_tracking, connected on first use with a bounded retry.",
-)
-def housing_mlflow(init_context: dg.InitResourceContext):
-    tracking = LazyMlFlow(init_context)
-    try:
-        yield tracking
-    finally:
-        # The hook ends the run only on jobs that carry it; asset runs launched from the UI or
-        # `dagster asset materialize` use Dagster's implicit job, which has none.
-        tracking.end_if_open()
-
-
-def mlflow_resource() -> dg.ResourceDefinition:
-    return housing_mlflow.configured(
-        {
-            "experiment_name": settings.MLFLOW_EXPERIMENT,
-            "mlflow_tracking_uri": settings.mlflow_tracking_uri(),
-        }
-    )
+    def end_run(self, status: str = "FINISHED") -> None:
+        """Called by dagster-mlflow's hook after the last step; a no-op if nothing tracked."""
+        if self._tracking is not None:
+            self._tracking.end_run(status=status)

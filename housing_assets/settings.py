@@ -10,9 +10,18 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_SOURCE = PROJECT_ROOT / "data" / "AmesHousing.csv"
+# The code location, its repository and its job, as the GraphQL API and `housing-dev` name them.
+LOCATION_NAME = "housing_assets"
+REPOSITORY_NAME = "__repository__"
+JOB_NAME = "housing_pipeline"
 MLFLOW_EXPERIMENT = "housing_assets"
 REGISTERED_MODEL = "ames-sale-price"
 CHAMPION_ALIAS = "champion"
+
+
+def is_url(location: str) -> bool:
+    """Whether a source or store location is an http(s) URL rather than a path."""
+    return location.startswith(("http://", "https://"))
 
 
 def state_dir() -> Path:
@@ -54,7 +63,7 @@ def mlflow_ui_url() -> str:
     if explicit:
         return explicit.rstrip("/")
     uri = mlflow_tracking_uri()
-    if uri.startswith(("http://", "https://")):
+    if is_url(uri):
         return uri.rstrip("/")
     return "http://127.0.0.1:5000"
 

@@ -164,15 +164,15 @@ def results_by_name(rules, frame):
 def test_raw_checks_pass_on_the_real_data(raw_frame):
     results = results_by_name(RAW_RULES, raw_frame)
     assert all(r.passed for r in results.values())
-    assert results["at_least_1000_rows"].metadata["observed"].value == 2930
-    assert results["at_least_1000_rows"].metadata["threshold"].value == 1000
+    assert results["enough_rows"].metadata["observed"].value == 2930
+    assert results["enough_rows"].metadata["threshold"].value == 1000
 
 
 @pytest.mark.parametrize(
     ("check", "edit", "observed"),
     [
         ("required_columns_present", lambda f: f.drop(columns=["Lot Area"]), 1),
-        ("at_least_1000_rows", lambda f: f.head(999), 999),
+        ("enough_rows", lambda f: f.head(999), 999),
         ("unique_pid", lambda f: f.assign(PID=[1, 1, *range(2, len(f))]), 2),
         ("sale_price_positive", lambda f: f.assign(SalePrice=[0, -1, *f["SalePrice"][2:]]), 2),
         ("areas_non_negative", lambda f: f.assign(**{"Gr Liv Area": -f["Gr Liv Area"]}), 2930),

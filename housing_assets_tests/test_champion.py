@@ -30,7 +30,7 @@ from housing_assets.lib.tracking import (
 )
 
 MODEL = "ames-sale-price"
-KINDS = ("linear", "boosted")
+FAMILIES = ("linear", "boosted")
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +71,12 @@ class Store:
 
     def decide(self, challenger: Challenger, split: Split):
         return register_decision(
-            self.client, MODEL, "champion", challenger, split.X_test, split.y_test, self.lock, KINDS
+            self.client, MODEL, "champion", challenger, split.X_test, split.y_test, self.lock, FAMILIES
         )
 
 
-def challenger_of(version: str, trained, kind: str, gate=()) -> Challenger:
-    return Challenger(version, kind, trained.metrics["test_rmse"], tuple(gate))
+def challenger_of(version: str, trained, family: str, gate=()) -> Challenger:
+    return Challenger(version, family, trained.metrics["test_rmse"], tuple(gate))
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_the_first_passing_version_becomes_champion_then_only_a_better_one(
     assert comparison["role"].tolist() == ["latest linear", "latest boosted", "champion"]
     assert comparison["version"].tolist() == [int(v_weak), int(v_strong), int(v_strong)]
     tags = store.client.get_model_version(MODEL, v_strong).tags
-    assert tags["champion_decision"].startswith("test RMSE") and tags["model_kind"] == "boosted"
+    assert tags["champion_decision"].startswith("test RMSE") and tags["model_family"] == "boosted"
 
 
 def test_a_transient_error_reading_the_alias_fails_and_moves_nothing(
@@ -236,12 +236,12 @@ def test_retention_keeps_the_champion_and_the_newest_versions(tmp_path, split, s
     champion = store.register(strong, split.X_train)
     store.decide(challenger_of(champion, strong, "boosted"), split)
     dummy = DummyRegressor().fit(split.X_train[["Gr Liv Area"]], split.y_train)
-    for i in range(12):  # a history of small versions of both kinds, each in its own run
-        kind = KINDS[i % 2]
+    for i in range(12):  # a history of small versions of both families, each in its own run
+        family = FAMILIES[i % 2]
         with mlflow.start_run(experiment_id=store.experiment_id, run_name=f"parent-{i}"):
             with mlflow.start_run(experiment_id=store.experiment_id, nested=True):
                 info = log_sklearn_model(dummy, split.X_train[["Gr Liv Area"]], MODEL)
-        store.client.set_model_version_tag(MODEL, info.registered_model_version, "model_kind", kind)
+        store.client.set_model_version_tag(MODEL, info.registered_model_version, "model_family", family)
     database = tmp_path / "mlflow.db"
     artifacts = tmp_path / "mlartifacts"
     runs_before = len(store.client.search_runs([store.experiment_id], max_results=1000))
@@ -258,7 +258,7 @@ def test_retention_keeps_the_champion_and_the_newest_versions(tmp_path, split, s
 
     versions = store.client.search_model_versions(f"name='{MODEL}'")
     kept = sorted(int(v.version) for v in versions)
-    assert kept == [1, 10, 11, 12, 13]  # the champion and the newest 2 of each kind
+    assert kept == [1, 10, 11, 12, 13]  # the champion and the newest 2 of each family
     assert report.versions_deleted == 8 and report.logged_models_deleted == 8
     # the kept versions' runs and their parents stay; every other run is gone for good
     runs_after = store.client.search_runs([store.experiment_id], max_results=1000)
@@ -285,5 +285,5 @@ def test_comparison_reads_a_bounded_number_of_versions(tmp_path, split, strong, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store.client, "search_model_versions", search)
-    tracking.comparison_table(store.client, MODEL, KINDS, "champion", version)
+    tracking.comparison_table(store.client, MODEL, FAMILIES, "champion", version)
     assert asked and all(n is not None and n <= 1 for n in asked)

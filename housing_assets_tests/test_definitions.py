@@ -78,7 +78,7 @@ def test_model_checks_exist():
     graph = defs.resolve_asset_graph()
     check_keys = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     for model in ("linear_price_model", "boosted_price_model"):
-        assert (model, "test_r2_at_least_0_85") in check_keys
+        assert (model, "test_r2_above_floor") in check_keys
         assert (model, "predictions_finite_and_positive") in check_keys
         assert (model, "rmse_not_worse_than_previous") in check_keys
 

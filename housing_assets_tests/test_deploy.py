@@ -41,7 +41,7 @@ import pytest
 import yaml
 
 from housing_assets.api.client import HousingApi, HousingApiError
-from housing_assets_tests.servers import answers, free_port, group_alive, stop_group, wait_for
+from housing_assets.processes import answers, free_port, group_alive, stop_group, wait_for
 
 pytestmark = pytest.mark.deploy
 
@@ -569,17 +569,17 @@ def test_models_and_registry_are_in_the_mlflow_server(deployment: Deployment, fi
             "filter": f"tags.dagster_run_id = '{run_id}'",
         },
     )["runs"]
-    by_kind = {
-        tags["model_kind"]: run
+    by_family = {
+        tags["model_family"]: run
         for run in runs
         for tags in [{t["key"]: t["value"] for t in run["data"].get("tags", [])}]
-        if "model_kind" in tags
+        if "model_family" in tags
     }
-    assert set(by_kind) == {"linear", "boosted"}
+    assert set(by_family) == {"linear", "boosted"}
     # The Dagster materialisations carry the metrics the MLflow server holds.
     dagster_metrics = deployment.stage["first"]["metrics"]
-    for asset, kind in (("linear_price_model", "linear"), ("boosted_price_model", "boosted")):
-        mlflow_run = by_kind[kind]
+    for asset, family in (("linear_price_model", "linear"), ("boosted_price_model", "boosted")):
+        mlflow_run = by_family[family]
         metrics = {m["key"]: m["value"] for m in mlflow_run["data"]["metrics"]}
         assert metrics["test_r2"] >= 0.85
         assert metrics["test_r2"] == pytest.approx(dagster_metrics[asset]["metrics"]["test_r2"])
@@ -588,7 +588,7 @@ def test_models_and_registry_are_in_the_mlflow_server(deployment: Deployment, fi
     # Both models registered, the champion alias on one of them.
     first = deployment.stage["first"]["registry"]
     assert sorted(first["versions"].values()) == sorted(
-        r["info"]["run_id"] for r in by_kind.values()
+        r["info"]["run_id"] for r in by_family.values()
     )
     assert first["aliases"]["champion"] in first["versions"]
     # The server stored the model files under its artifact directory, and its own database

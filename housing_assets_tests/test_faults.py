@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets.definitions import defs
-from housing_assets.resources import HousingSource, WarehouseIOManager, housing_mlflow
+from housing_assets.resources import HousingSource, MlflowTracking, WarehouseIOManager
 from housing_assets_tests.http_sources import serve
 
 SCHEMA = "housing"
@@ -33,11 +33,9 @@ def resources_for(home: Path, location: str) -> dict:
         "io_manager": WarehouseIOManager(database=database),
         "warehouse": DuckDBResource(database=database),
         "source": HousingSource(location=location, deadline_seconds=3),
-        "mlflow": housing_mlflow.configured(
-            {
-                "experiment_name": "housing_assets",
-                "mlflow_tracking_uri": f"sqlite:///{home}/mlflow.db",
-            }
+        "mlflow": MlflowTracking(
+            experiment_name="housing_assets",
+            tracking_uri=f"sqlite:///{home}/mlflow.db",
         ),
     }
 
@@ -85,9 +83,9 @@ def negative_living_areas(frame: pd.DataFrame) -> pd.DataFrame:
 
 # name -> (how the file is made from the good one, failed check, its observed value)
 BAD_FEEDS = {
-    "header-only": (lambda f: f.head(0), "at_least_1000_rows", 0),
+    "header-only": (lambda f: f.head(0), "enough_rows", 0),
     "one-pid-for-1500-rows": (same_pid, "unique_pid", 1500),
-    "first-300-rows": (lambda f: f.head(300), "at_least_1000_rows", 300),
+    "first-300-rows": (lambda f: f.head(300), "enough_rows", 300),
     "40-negative-living-areas": (negative_living_areas, "areas_non_negative", 40),
 }
 

@@ -187,7 +187,7 @@ def cleaned_input(cleaned_frame):
 def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
     """A model asset whose tracking store is down fails with the URI; the champion stays."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import housing_mlflow
+    from housing_assets.resources import MlflowTracking
 
     client = MlflowClient(settings.mlflow_tracking_uri())
     before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
@@ -197,8 +197,8 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
         [model_assets[0], cleaned],
         resources={
             "io_manager": cleaned_input,
-            "mlflow": housing_mlflow.configured(
-                {"experiment_name": "housing_assets", "mlflow_tracking_uri": "http://127.0.0.1:9"}
+            "mlflow": MlflowTracking(
+                experiment_name="housing_assets", tracking_uri="http://127.0.0.1:9"
             ),
         },
         raise_on_error=False,
@@ -220,16 +220,14 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
 def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_input):
     """UI or CLI asset runs use Dagster's implicit job, which has no hook: the resource ends it."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import housing_mlflow
+    from housing_assets.resources import MlflowTracking
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = dg.materialize(
         [model_assets[0], dg.SourceAsset("cleaned_housing")],
         resources={
             "io_manager": cleaned_input,
-            "mlflow": housing_mlflow.configured(
-                {"experiment_name": "housing_assets", "mlflow_tracking_uri": uri}
-            ),
+            "mlflow": MlflowTracking(experiment_name="housing_assets", tracking_uri=uri),
         },
     )
     assert result.success

@@ -18,8 +18,8 @@ from dagster._core.launcher import RunLauncher, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._serdes import ConfigurableClassData
 
-from housing_assets.run_launcher import CodeServerRunLauncher
-from housing_assets_tests.servers import free_port, stop_group, wait_for
+from housing_assets.instance.run_launcher import CodeServerRunLauncher
+from housing_assets.processes import free_port, stop_group, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 TINY_DEFINITIONS = """\

@@ -24,11 +24,10 @@ from urllib.parse import urlsplit
 import requests
 
 from housing_assets.api import queries
+from housing_assets.settings import JOB_NAME, LOCATION_NAME, REPOSITORY_NAME
 
 DEFAULT_URL = "http://127.0.0.1:3000"
-LOCATION_NAME = "housing_assets"
-REPOSITORY_NAME = "__repository__"
-JOB_NAME = "housing_pipeline"
+
 SCHEDULE_NAME = "housing_pipeline_schedule"
 MODEL_GROUP = "ml_pipeline"
 TOKEN_ENV = "HOUSING_API_TOKEN"

@@ -17,8 +17,9 @@ from housing_assets.checks import blocking_failures, model_check_results, model_
 from housing_assets.lib.modeling import model_input_columns, split_housing, train_and_score
 from housing_assets.lib.tracking import Challenger, log_sklearn_model, register_decision
 from housing_assets.metadata import markdown_table
+from housing_assets.resources import MlflowTracking
 
-MODEL_KINDS = {
+MODEL_FAMILIES = {
     "linear_price_model": (
         "linear",
         "Ridge regression on log price with spline-expanded log areas (sklearn Pipeline).",
@@ -52,7 +53,7 @@ def raw_data_version(instance: dg.DagsterInstance) -> str | None:
     return None if entry is None else str(entry.value)
 
 
-def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefinition:
+def build_model_asset(name: str, family: str, description: str) -> dg.AssetsDefinition:
     key = dg.AssetKey(name)
     checks = model_check_specs(key)
 
@@ -61,29 +62,29 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
         group_name="ml_pipeline",
         kinds={"sklearn", "mlflow"},
         description=description,
-        required_resource_keys={"mlflow"},
         check_specs=checks,
         # The warehouse IO manager selects just these columns (not the z-score copies).
         ins={"cleaned_housing": dg.AssetIn(metadata={"columns": model_input_columns()})},
     )
     def _model(
-        context: dg.AssetExecutionContext, config: ModelConfig, cleaned_housing: pd.DataFrame
+        context: dg.AssetExecutionContext,
+        config: ModelConfig,
+        mlflow: MlflowTracking,
+        cleaned_housing: pd.DataFrame,
     ) -> dg.MaterializeResult:
         split = split_housing(cleaned_housing)
         context.log.info(
             f"Split {len(cleaned_housing)} rows 70/30: {len(split.X_train)} train, "
             f"{len(split.X_test)} test, {split.X_train.shape[1]} features"
         )
-        # dagster-mlflow's resource: the Dagster run's MLflow run is the active parent run.
-        tracking = context.resources.mlflow
-        with tracking.start_run(
-            run_name=name, nested=True, tags={"dagster_run_id": context.run_id, "model_kind": kind}
+        with mlflow.start_nested_run(
+            run_name=name, tags={"dagster_run_id": context.run_id, "model_family": family}
         ) as run:
-            trained = train_and_score(kind, split, tune=config.tune)
-            tracking.log_params(
+            trained = train_and_score(family, split, tune=config.tune)
+            mlflow.log_params(
                 {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test)}
             )
-            tracking.log_metrics(trained.metrics)
+            mlflow.log_metrics(trained.metrics)
             model_info = log_sklearn_model(
                 trained.estimator, split.X_train, settings.REGISTERED_MODEL
             )
@@ -100,20 +101,20 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
         version = str(model_info.registered_model_version)
         challenger = Challenger(
             version=version,
-            kind=kind,
+            family=family,
             test_rmse=metrics["test_rmse"],
             failed_gate_checks=tuple(r.check_name for r in blocking_failures(checks, results)),
             data_version=raw_data_version(context.instance),
         )
         decision, comparison = register_decision(
-            tracking.client(),
+            mlflow.client(),
             settings.REGISTERED_MODEL,
             settings.CHAMPION_ALIAS,
             challenger,
             split.X_test,
             split.y_test,
             lock_path=settings.champion_lock_path(),
-            kinds=tuple(kind for kind, _ in MODEL_KINDS.values()),
+            families=tuple(family for family, _ in MODEL_FAMILIES.values()),
         )
         context.log.info(
             f"Registered {settings.REGISTERED_MODEL} v{version}; champion: "
@@ -149,4 +150,4 @@ def build_model_asset(name: str, kind: str, description: str) -> dg.AssetsDefini
     return _model
 
 
-model_assets = [build_model_asset(name, *spec) for name, spec in MODEL_KINDS.items()]
+model_assets = [build_model_asset(name, *spec) for name, spec in MODEL_FAMILIES.items()]

@@ -23,6 +23,7 @@ from housing_assets.lib.columns import (
     NONE_LEVEL,
     NUMERIC_FEATURES,
 )
+from housing_assets.lib.ingest import whole_numbers_as_int
 
 IMPUTED_COLUMNS = "imputed_columns"
 IMPUTED_SEPARATOR = "|"
@@ -148,15 +149,6 @@ def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     ].sum(axis=1)
     frame["Qual x Living Area"] = frame["Overall Qual"] * frame["Gr Liv Area"]
     frame["Qual x Total SF"] = frame["Overall Qual"] * frame["Total SF"]
-    return frame
-
-
-def whole_numbers_as_int(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    frame = frame.copy()
-    for column in columns:
-        values = frame[column]
-        if values.notna().all() and np.array_equal(values, np.round(values)):
-            frame[column] = values.astype("int64")
     return frame
 
 

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_COLUMNS
+from housing_assets.settings import is_url
 
 DOWNLOAD_DEADLINE_SECONDS = 60.0
 MAX_SOURCE_BYTES = 200 * 1024 * 1024
@@ -42,10 +43,6 @@ class RawSource(NamedTuple):
     frame: pd.DataFrame
     sha256: str
     n_bytes: int
-
-
-def is_url(location: str) -> bool:
-    return location.startswith(("http://", "https://"))
 
 
 def download(location: str, deadline_seconds: float, max_bytes: int) -> bytes:
@@ -139,9 +136,10 @@ def validate_columns(frame: pd.DataFrame, location: str) -> None:
         )
 
 
-def whole_numbers_as_int(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns with no gap and only whole numbers become int64 (counts, years, prices)."""
-    values = frame[list(NUMERIC_COLUMNS)]
+def whole_numbers_as_int(frame: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.DataFrame:
+    """Of `columns`, those with no gap and only whole numbers become int64 (counts, years,
+    prices); a copy."""
+    values = frame[list(columns)]
     whole = values.notna().all() & (values % 1 == 0).all()
     return frame.astype(dict.fromkeys(whole.index[whole], "int64"))
 

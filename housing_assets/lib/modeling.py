@@ -237,7 +237,9 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     }
 
 
-class TrainedModel(NamedTuple):
+class ScoredModel(NamedTuple):
+    """A model fitted on the training split and scored once on the test split."""
+
     estimator: TransformedTargetRegressor
     params: dict[str, object]
     metrics: dict[str, float]
@@ -257,7 +259,9 @@ def _cv() -> KFold:
     return KFold(n_splits=CV_FOLDS, shuffle=True, random_state=RANDOM_STATE)
 
 
-class Fitted(NamedTuple):
+class FittedModel(NamedTuple):
+    """A model fitted on (a sample of) the training split, before any scoring."""
+
     estimator: TransformedTargetRegressor
     params: dict[str, object]
     cv_rmse: float | None
@@ -265,7 +269,7 @@ class Fitted(NamedTuple):
     y_fit: pd.Series
 
 
-def train_and_score(kind: str, split: Split, tune: bool = False) -> TrainedModel:
+def train_and_score(family: str, split: Split, tune: bool = False) -> ScoredModel:
     """Fit on the training split (tuning by CV inside it if asked), score once on the test split.
 
     The linear model always chooses its penalty by generalised CV (one SVD, cheap); with `tune`
@@ -278,7 +282,7 @@ def train_and_score(kind: str, split: Split, tune: bool = False) -> TrainedModel
     thread costs little. Predicting (one pass over the rows per tree) uses both cores.
     """
     with threadpool_limits(limits=1, user_api="openmp"):
-        estimator, params, cv_rmse, X_fit, y_fit = _fit(kind, split, tune)
+        estimator, params, cv_rmse, X_fit, y_fit = _fit(family, split, tune)
     predictions = estimator.predict(split.X_test)
     # The training-part score is taken on the rows the model was fitted on.
     train_metrics = regression_metrics(y_fit, estimator.predict(X_fit))
@@ -292,12 +296,12 @@ def train_and_score(kind: str, split: Split, tune: bool = False) -> TrainedModel
     }
     if cv_rmse is not None:
         metrics["cv_rmse"] = float(cv_rmse)
-    return TrainedModel(estimator, params, metrics, predictions, len(split.X_train))
+    return ScoredModel(estimator, params, metrics, predictions, len(split.X_train))
 
 
-def _fit(kind: str, split: Split, tune: bool) -> Fitted:
+def _fit(family: str, split: Split, tune: bool) -> FittedModel:
     X_train, y_train = split.X_train, split.y_train
-    if kind == "linear":
+    if family == "linear":
         X_fit, y_fit = row_sample(X_train, y_train, LINEAR_MAX_ROWS)
         estimator = build_linear_model().fit(X_fit, y_fit)
         cv_rmse = None
@@ -315,7 +319,7 @@ def _fit(kind: str, split: Split, tune: bool) -> Fitted:
             "alpha": float(estimator.regressor_.named_steps["model"].alpha_),
             "fit_rows": len(X_fit),
         }
-    elif kind == "boosted":
+    elif family == "boosted":
         X_fit, y_fit = row_sample(X_train, y_train, BOOSTER_MAX_ROWS)
         best = {"regressor__model__max_leaf_nodes": BOOSTER_MAX_LEAF_NODES}
         cv_rmse = None
@@ -341,8 +345,8 @@ def _fit(kind: str, split: Split, tune: bool) -> Fitted:
             fit_rows=len(X_fit),
         )
     else:
-        raise ValueError(f"Unknown model kind {kind!r}; expected 'linear' or 'boosted'")
-    return Fitted(estimator, params, cv_rmse, X_fit, y_fit)
+        raise ValueError(f"Unknown model family {family!r}; expected 'linear' or 'boosted'")
+    return FittedModel(estimator, params, cv_rmse, X_fit, y_fit)
 
 
 # The quality gate: the blocking check and the champion promotion use the same threshold.

@@ -8,7 +8,7 @@ artifact folders for good. On SQLite the file keeps its freed pages until `VACUU
 runs last, which is what makes the bytes go away.
 
 What stays, whatever its age: the champion version, the newest `keep_versions` versions of
-each model kind, the runs those versions were logged in and the parent runs of those runs,
+each model family, the runs those versions were logged in and the parent runs of those runs,
 and the logged models behind the kept versions.
 """
 
@@ -60,13 +60,13 @@ def logged_model_id(version) -> str | None:
 
 
 def versions_to_keep(versions: Iterable, champion_version: str | None, keep_newest: int) -> set:
-    """The champion and the newest `keep_newest` versions of each model kind."""
-    by_kind: dict[str, list] = {}
+    """The champion and the newest `keep_newest` versions of each model family."""
+    by_family: dict[str, list] = {}
     for version in versions:
-        by_kind.setdefault(version.tags.get("model_kind", "unknown"), []).append(version)
+        by_family.setdefault(version.tags.get("model_family", "unknown"), []).append(version)
     keep = {str(champion_version)} if champion_version else set()
-    for kind_versions in by_kind.values():
-        newest = sorted(kind_versions, key=lambda v: int(v.version), reverse=True)[:keep_newest]
+    for family_versions in by_family.values():
+        newest = sorted(family_versions, key=lambda v: int(v.version), reverse=True)[:keep_newest]
         keep.update(str(v.version) for v in newest)
     return keep
 
@@ -96,7 +96,7 @@ def prune_mlflow(
     keep_versions: int,
 ) -> RetentionReport:
     """Delete versions, runs and logged models created before `older_than`, keeping the
-    champion, the newest `keep_versions` of each kind, and what they need (see module doc)."""
+    champion, the newest `keep_versions` of each family, and what they need (see module doc)."""
     cutoff_ms = int(older_than.timestamp() * 1000)
     champion = current_champion(client, model_name, alias)
     versions = all_versions(client, model_name)

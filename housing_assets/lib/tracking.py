@@ -110,7 +110,7 @@ class Challenger(NamedTuple):
     """A freshly registered version and what the champion decision needs to know of it."""
 
     version: str
-    kind: str
+    family: str
     test_rmse: float
     failed_gate_checks: tuple[str, ...]
     data_version: str | None = None
@@ -126,7 +126,7 @@ class ChampionDecision(NamedTuple):
 
 def tag_version(client: MlflowClient, model_name: str, challenger: Challenger) -> None:
     """What the comparison table and a reader of the registry read back from a version."""
-    client.set_model_version_tag(model_name, challenger.version, "model_kind", challenger.kind)
+    client.set_model_version_tag(model_name, challenger.version, "model_family", challenger.family)
     client.set_model_version_tag(
         model_name, challenger.version, RMSE_TAG, repr(float(challenger.test_rmse))
     )
@@ -270,7 +270,7 @@ def register_decision(
     X_test: pd.DataFrame,
     y_test: pd.Series,
     lock_path: Path,
-    kinds: tuple[str, ...],
+    families: tuple[str, ...],
 ) -> tuple[ChampionDecision, pd.DataFrame]:
     """Tag a registered version, decide on the champion and move the alias last.
 
@@ -291,7 +291,7 @@ def register_decision(
         decision = decide(challenger, champion_version, champion_rmse, why)
         client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)
         after = challenger.version if decision.promoted else decision.previous_version
-        comparison = comparison_table(client, model_name, kinds, alias, after)
+        comparison = comparison_table(client, model_name, families, alias, after)
         if decision.promoted:
             client.set_registered_model_alias(model_name, alias, challenger.version)
     return decision, comparison
@@ -300,9 +300,9 @@ def register_decision(
 COMPARED_METRICS = ("test_rmse", "test_mae", "test_r2", "test_mape")
 
 
-def newest_version(client: MlflowClient, model_name: str, kind: str):
+def newest_version(client: MlflowClient, model_name: str, family: str):
     versions = client.search_model_versions(
-        f"name = '{model_name}' and tags.model_kind = '{kind}'",
+        f"name = '{model_name}' and tags.model_family = '{family}'",
         max_results=1,
         order_by=["version_number DESC"],
     )
@@ -312,15 +312,15 @@ def newest_version(client: MlflowClient, model_name: str, kind: str):
 def comparison_table(
     client: MlflowClient,
     model_name: str,
-    kinds: tuple[str, ...],
+    families: tuple[str, ...],
     alias: str,
     champion_version: str | None,
 ) -> pd.DataFrame:
-    """The newest version of each model kind side by side with the champion.
+    """The newest version of each model family side by side with the champion.
 
-    Reads one version per kind and the champion, however long the registry's history.
+    Reads one version per family and the champion, however long the registry's history.
     """
-    rows = [(f"latest {kind}", newest_version(client, model_name, kind)) for kind in kinds]
+    rows = [(f"latest {family}", newest_version(client, model_name, family)) for family in families]
     if champion_version is not None:
         rows.append((alias, client.get_model_version(model_name, champion_version)))
     table = []
@@ -332,7 +332,7 @@ def comparison_table(
             {
                 "role": role,
                 "version": int(version.version),
-                "kind": version.tags.get("model_kind", "unknown"),
+                "family": version.tags.get("model_family", "unknown"),
                 **{name: round(metrics[name], 4) for name in COMPARED_METRICS if name in metrics},
             }
         )

@@ -9,8 +9,13 @@ daemon and the run workers are not affected: they open a connection per query.
 `ReconnectingPostgresStorage` is `DagsterPostgresStorage` plus SQLAlchemy's pessimistic
 disconnect handling (a `SELECT 1` when a connection is checked out of the webserver's pool; a
 dead connection is replaced before the query runs). Configured exactly like `storage: postgres`,
-under `storage: custom` in deploy/dagster.yaml. The cost is one round trip per checkout, on
-loopback or a LAN well under a millisecond.
+under `storage: custom` in deploy/dagster.yaml. The cost is one round trip per checkout.
+
+Upstream gap (written against Dagster 1.13.27 and dagster-postgres 0.29.27): the storage offers
+no option for a pre-ping pool, and the pooled engine is created inside each store's
+`optimize_for_webserver` and kept in the private `store._engine`; the three stores are the
+private `_run_storage`, `_event_log_storage` and `_schedule_storage`, and `from_config_value`
+takes the internal `ConfigurableClassData`. `test_instance_plugins.py` fails if one moves.
 """
 
 from typing import Any

@@ -15,43 +15,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from housing_assets import settings
+from housing_assets.api import HousingApi
+from housing_assets.processes import start_group, stop_groups, wait_until_answers
+from housing_assets.settings import is_url
 
-LOCATION_NAME = "housing_assets"
-JOB_NAME = "housing_pipeline"
 STARTUP_TIMEOUT_SECONDS = 180
-
-DAGSTER_YAML = """\
-# Written by housing-dev. The instance keeps runs, event logs and schedules under this folder.
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    # One run at a time: runs share the DuckDB file and move the champion alias, and a run
-    # launched from the UI or the API is not covered by the schedule's in-flight guard.
-    max_concurrent_runs: 1
-# A run whose process died (OOM, SIGKILL) would stay STARTED forever and the schedule's
-# in-flight guard would skip every tick; the default launcher cannot check a run's process,
-# so the monitor ends any run after 30 minutes (a 100x run took about 10).
-run_monitoring:
-  enabled: true
-  max_runtime_seconds: 1800
-  poll_interval_seconds: 30
-# Schedule and sensor ticks: 720 a day each. Runs are pruned by the prune_old_runs job.
-retention:
-  schedule:
-    purge_after_days: 7
-  sensor:
-    purge_after_days:
-      skipped: 1
-      failure: 7
-      success: 7
-"""
+DEV_INSTANCE_YAML = settings.PROJECT_ROOT / "deploy" / "dagster.dev.yaml"
 
 
 def prepare_dagster_home() -> Path:
@@ -59,7 +31,7 @@ def prepare_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        shutil.copyfile(DEV_INSTANCE_YAML, config)
     return home
 
 
@@ -69,59 +41,8 @@ def bin_path(name: str) -> str:
     return str(local) if local.exists() else (shutil.which(name) or name)
 
 
-def wait_until_answers(url: str, timeout: float, processes) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise SystemExit(f"a server exited while starting; see its log above ({url})")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
-
-
-def launch_first_run(host: str, port: int) -> str:
-    from dagster_graphql import DagsterGraphQLClient
-
-    client = DagsterGraphQLClient(host, port_number=port)
-    return client.submit_job_execution(
-        JOB_NAME, repository_location_name=LOCATION_NAME, repository_name="__repository__"
-    )
-
-
-def _default_sigint() -> None:
-    # A shell that starts us in the background ignores SIGINT, and children inherit that.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    # Own process group, so stopping reaches each server's whole tree.
-    return subprocess.Popen(
-        command,
-        env=env,
-        cwd=settings.PROJECT_ROOT,
-        start_new_session=True,
-        preexec_fn=_default_sigint,
-    )
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    """SIGINT (each server's graceful stop), then SIGKILL whatever is left after 20 s."""
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-    deadline = time.monotonic() + 20
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # stragglers: grpc servers, job runners
-        except ProcessLookupError:
-            pass
+    return start_group(command, env, cwd=settings.PROJECT_ROOT)
 
 
 def _interrupt(signum, frame):
@@ -150,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     processes: list[subprocess.Popen] = []
     try:
         tracking_uri = settings.mlflow_tracking_uri()
-        if not tracking_uri.startswith(("http://", "https://")):
+        if not is_url(tracking_uri):
             from housing_assets.lib.tracking import ensure_experiment
 
             ensure_experiment(tracking_uri, settings.MLFLOW_EXPERIMENT)  # runs migrations once
@@ -168,12 +89,15 @@ def main(argv: list[str] | None = None) -> None:
                 env,
             )
         )  # fmt: skip
-        wait_until_answers(
-            f"http://{args.host}:{args.port}/server_info", STARTUP_TIMEOUT_SECONDS, processes
-        )
+        url = f"http://{args.host}:{args.port}"
+        try:
+            wait_until_answers(f"{url}/server_info", STARTUP_TIMEOUT_SECONDS, processes)
+        except (TimeoutError, RuntimeError) as error:
+            raise SystemExit(str(error)) from error
         if not args.no_first_run:
-            run_id = launch_first_run(args.host, args.port)
-            print(f"Launched {JOB_NAME} run {run_id}", flush=True)  # noqa: T201
+            with HousingApi(url) as api:
+                run = api.launch(wait=False)
+            print(f"Launched {settings.JOB_NAME} run {run['run_id']}", flush=True)  # noqa: T201
         print(  # noqa: T201
             f"Dagster UI: http://{args.host}:{args.port}   MLflow UI: {settings.mlflow_ui_url()}   "
             f"state: {settings.state_dir()}   (Ctrl-C stops everything)",
@@ -184,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        stop(processes)
+        # SIGINT: each server's graceful stop.
+        stop_groups(processes, signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@ the run is still one of its executions:
 Runs that no code server launched (e.g. `dagster job execute` against the same instance) carry
 no address and are left to `max_runtime_seconds`. It imports only dagster: the webserver and
 the daemon load it from the instance's dagster.yaml.
+
+Upstream gap (written against Dagster 1.13.27): `dg.DefaultRunLauncher` is public, but the
+health-check result types (`CheckRunHealthResult`, `WorkerStatus`), the gRPC client that asks
+a code server about a run (`DagsterGrpcClient.can_cancel_execution` and its request/result
+types), the tag holding the server's address (`GRPC_INFO_TAG`), the unreachable-server error
+and `ConfigurableClassData` are internal. `test_instance_plugins.py` fails if one of them moves.
 """
 
 import json
@@ -27,17 +33,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Field, IntSource
+import dagster as dg
 from dagster._core.errors import DagsterUserCodeUnreachableError
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
-from dagster._serdes import ConfigurableClassData, deserialize_value
+from dagster._serdes import ConfigurableClassData
 
 
-class CodeServerRunLauncher(DefaultRunLauncher):
+class CodeServerRunLauncher(dg.DefaultRunLauncher):
     """`DefaultRunLauncher` that lets run monitoring fail runs whose code server died."""
 
     def __init__(
@@ -55,14 +60,14 @@ class CodeServerRunLauncher(DefaultRunLauncher):
     @classmethod
     def config_type(cls):
         return {
-            "health_check_timeout_seconds": Field(
-                IntSource,
+            "health_check_timeout_seconds": dg.Field(
+                dg.IntSource,
                 is_required=False,
                 default_value=10,
                 description="How long one question to the code server may take.",
             ),
-            "health_check_attempts": Field(
-                IntSource,
+            "health_check_attempts": dg.Field(
+                dg.IntSource,
                 is_required=False,
                 default_value=3,
                 description="Tries (2 s apart) before a silent code server fails the run.",
@@ -85,7 +90,7 @@ class CodeServerRunLauncher(DefaultRunLauncher):
             use_ssl=bool(grpc_info.get("use_ssl", False)),
         )
 
-    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
         tag = run.tags.get(GRPC_INFO_TAG)
         if not tag:
             return CheckRunHealthResult(
@@ -114,7 +119,7 @@ class CodeServerRunLauncher(DefaultRunLauncher):
                         "ended with it. Restart the code server, then launch the run again.",
                     )
                 time.sleep(self.health_check_retry_seconds)
-        if deserialize_value(answer, CanCancelExecutionResult).can_cancel:
+        if dg.deserialize_value(answer, CanCancelExecutionResult).can_cancel:
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         return CheckRunHealthResult(
             WorkerStatus.FAILED,
