@@ -1,8 +1,9 @@
 """Automation: the pipeline job and its 2-minute schedule, failure alerts, retention, drift re-pin.
 
-The job runs in one process (`in_process_executor`): on a 2-core machine a subprocess per step
-costs about 2-3 s of imports each (dagster, mlflow, sklearn), which would dominate a run of
-this size; and with MLflow 3 every exiting step process would end the shared MLflow run.
+The job runs in one process (`in_process_executor`): a subprocess per step would import
+dagster, mlflow and sklearn again for each step, which dominates a run of this size on two
+cores (README, Scale); and with MLflow 3 every exiting step process would end the shared
+MLflow run.
 """
 
 import hashlib

@@ -71,7 +71,14 @@ class Store:
 
     def decide(self, challenger: Challenger, split: Split):
         return register_decision(
-            self.client, MODEL, "champion", challenger, split.X_test, split.y_test, self.lock, FAMILIES
+            self.client,
+            MODEL,
+            "champion",
+            challenger,
+            split.X_test,
+            split.y_test,
+            self.lock,
+            FAMILIES,
         )
 
 
@@ -241,7 +248,9 @@ def test_retention_keeps_the_champion_and_the_newest_versions(tmp_path, split, s
         with mlflow.start_run(experiment_id=store.experiment_id, run_name=f"parent-{i}"):
             with mlflow.start_run(experiment_id=store.experiment_id, nested=True):
                 info = log_sklearn_model(dummy, split.X_train[["Gr Liv Area"]], MODEL)
-        store.client.set_model_version_tag(MODEL, info.registered_model_version, "model_family", family)
+        store.client.set_model_version_tag(
+            MODEL, info.registered_model_version, "model_family", family
+        )
     database = tmp_path / "mlflow.db"
     artifacts = tmp_path / "mlartifacts"
     runs_before = len(store.client.search_runs([store.experiment_id], max_results=1000))

@@ -16,13 +16,14 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from housing_assets.lib.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
 ASSETS = {
-    "raw_housing", "cleaned_housing", "encoded_housing", "eda_report",
-    "linear_price_model", "boosted_price_model",
+    "raw_housing", "cleaned_housing", "drift_reference", "encoded_housing", "eda_report",
+    *EDA_TABLES, "linear_price_model", "boosted_price_model",
 }  # fmt: skip
 CHECKS_PER_ASSET = {
     "raw_housing": 5, "cleaned_housing": 4, "linear_price_model": 3, "boosted_price_model": 3,

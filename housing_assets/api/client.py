@@ -4,7 +4,7 @@ The API is Dagster's own `/graphql` endpoint (dagster-graphql), so the project r
 its own. Launching runs and reading a run's status go through `DagsterGraphQLClient`, the
 official client, which also resolves its documents against the server's schema. Everything
 else is a GraphQL document from `housing_assets.api.queries`, sent over one `requests.Session`:
-a kept-alive connection is what keeps a metrics query near 50 ms. Every method returns dicts,
+a kept-alive connection keeps a metrics query fast (README, API). Every method returns dicts,
 lists, strings and numbers that `json.dumps` accepts as they are: metadata entries become
 their values (numbers as numbers, NaN as None), times become ISO 8601 strings in UTC.
 

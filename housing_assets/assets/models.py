@@ -38,8 +38,8 @@ class ModelConfig(dg.Config):
         default=False,
         description=(
             "Cross-validate on the training split and log cv_rmse: the booster chooses its tree "
-            "size by a 3-fold grid search (about 9 s more at 1x), the linear model reports its "
-            "3-fold CV error (about 2 s; it always chooses its penalty by generalised CV). "
+            "size by a 3-fold grid search, the linear model reports its "
+            "3-fold CV error (it always chooses its penalty by generalised CV). "
             "Scheduled runs fit the default tree size, which is what the search picks on the "
             "real data."
         ),

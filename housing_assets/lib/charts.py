@@ -18,8 +18,8 @@ from housing_assets.lib.columns import ORDINAL_SCALES, TARGET
 from housing_assets.lib.eda import EdaResult
 
 # plotly_white's layout (white background, light grid) without its per-trace-type defaults:
-# the full template is deep-copied into every figure and embedded in the HTML, and costs about
-# 50 ms a figure; its layout alone costs a fifth of that and looks the same on these charts.
+# the full template is deep-copied into every figure and embedded in the HTML; its layout alone
+# costs a fraction of that and looks the same on these charts.
 TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout)
 PRICE_AXIS = "Sale price (USD)"
 SALES_AXIS = "Number of sales"

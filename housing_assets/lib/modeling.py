@@ -67,15 +67,15 @@ SPLINE_KNOTS = 4
 BOOSTER_LEARNING_RATE = 0.05
 BOOSTER_ITERATIONS = 400
 # Each split considers a random half of the features: better cross-validated error than all
-# of them on the real data (RMSE 23,643 against 24,142), and a little faster.
+# of them on the real data, and a little faster.
 BOOSTER_MAX_FEATURES = 0.5
 # The booster's tree size. A run with `tune: true` chooses it by a 3-fold grid search on the
-# training split instead (six extra fits, about 9 s at 1x); on the real data, and on 10x and
+# training split instead (six extra fits); on the real data, and on 10x and
 # 100x resamples of it, the search picks this value.
 BOOSTER_MAX_LEAF_NODES = 15
 BOOSTER_GRID = {"regressor__model__max_leaf_nodes": [7, 15]}
 # Sample sizes where the data outgrows the 2-minute schedule (10x the real data and more).
-# The booster costs about 8 ms per tree at any size; the linear model's cost grows with rows x
+# The booster's cost per tree hardly grows with the rows; the linear model's grows with rows x
 # one-hot columns. Above these caps each model fits on a fixed random sample of the training
 # split, recorded as `fit_rows` (and the grid search as `tuning_rows`) in its params; the real
 # data's 2,051 training rows are all used.
@@ -275,10 +275,10 @@ def train_and_score(family: str, split: Split, tune: bool = False) -> ScoredMode
     The linear model always chooses its penalty by generalised CV (one SVD, cheap); with `tune`
     it also reports its 3-fold CV RMSE (`cv_rmse`). The booster fits its default tree size; with
     `tune` it chooses the size by grid search and reports the best `cv_rmse`. Tuning is the
-    expensive part (about 2 s and 9 s at 1x), so scheduled runs leave it out.
+    expensive part, so scheduled runs leave it out.
 
     OpenMP is held to one thread while fitting: on a shared 2-core machine the booster's
-    spinning threads slowed a fit up to 7x when another process wanted a core, while one
+    spinning threads slowed a fit severalfold when another process wanted a core, while one
     thread costs little. Predicting (one pass over the rows per tree) uses both cores.
     """
     with threadpool_limits(limits=1, user_api="openmp"):

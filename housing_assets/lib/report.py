@@ -1,7 +1,7 @@
 """The EDA report: one self-contained HTML file, and the Markdown summary of its findings.
 
 The file must open offline, years later, from an e-mail attachment or a CI artifact, so
-nothing is fetched: plotly.js is inlined once in the page head (about 4.8 MB) and every
+nothing is fetched: plotly.js is inlined once in the page head (a few MB) and every
 figure is a bare <div> plus the call that draws it. Inlining the bundle per figure, plotly's
 default for `to_html`, would make the file ten times larger. The file is written to a
 temporary name in the same directory and then renamed, so a reader never sees half a report.

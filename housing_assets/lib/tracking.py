@@ -68,7 +68,7 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_dir: Path | None = 
 
 
 def pip_requirements() -> list[str]:
-    """Given explicitly: inferring them costs about 6 s per model."""
+    """Given explicitly: MLflow infers them by scanning the installed packages (slow)."""
     return [
         f"mlflow=={mlflow.__version__}",
         f"scikit-learn=={sklearn.__version__}",
@@ -81,7 +81,7 @@ def pip_requirements() -> list[str]:
 def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str):
     """Log the fitted Pipeline with signature and input example, and register a version.
 
-    Stored with cloudpickle, not MLflow 3's default skops. skops cost about 6 s per run here:
+    Stored with cloudpickle, not MLflow 3's default skops, which is slow here (README):
     importing it imports every sklearn module to list the trusted types, the trusted types of
     a model are found by serialising it once more, and MLflow saves and then re-loads it to
     check. And it protects nothing in this setup: MLflow reads the trusted-types list back from
