@@ -56,11 +56,14 @@ def seed_dagster(dagster_home: Path, copies: int) -> int:
 
 def seed_mlflow(tracking_uri: str, copies: int) -> tuple[int, int]:
     """`copies` parent runs with two nested runs each, each nested run with a new version."""
+    import mlflow
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
     from housing_assets import settings
 
+    # create_model_version resolves a models:/ source through the global tracking URI
+    mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     experiment = client.get_experiment_by_name(settings.MLFLOW_EXPERIMENT)
     versions = client.search_model_versions(f"name = '{settings.REGISTERED_MODEL}'")
@@ -117,8 +120,8 @@ def main() -> None:
             seeded = Path(scratch)
             shutil.copytree(old / "dagster", seeded / "dagster")
             shutil.copy2(old / "mlflow.db", seeded / "mlflow.db")
-            events = seed_dagster(seeded / "dagster", copies)
             mlflow_runs, versions = seed_mlflow(f"sqlite:///{seeded / 'mlflow.db'}", copies)
+            events = seed_dagster(seeded / "dagster", copies)
             shutil.rmtree(old / "dagster")
             shutil.copytree(seeded / "dagster", old / "dagster")
             shutil.copy2(seeded / "mlflow.db", old / "mlflow.db")

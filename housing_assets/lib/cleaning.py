@@ -162,6 +162,17 @@ def add_zscores(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return frame
 
 
+def clean_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """The row-wise part of cleaning: dtypes, "house has none" levels, derived features.
+
+    Nothing here is learned from other rows, so a single house is cleaned exactly as it would
+    be in the table; genuine gaps stay NA for a model's own imputation. The valuation model
+    applies this to the houses it prices (`lib/valuation.py`).
+    """
+    frame, _ = fill_absent_features(fix_dtypes(raw))
+    return add_derived_features(frame)
+
+
 def clean_housing(raw: pd.DataFrame) -> CleaningResult:
     frame, duplicates = drop_duplicate_pids(raw)
     frame = fix_dtypes(frame)

@@ -37,7 +37,11 @@ from sklearn.preprocessing import (
 )
 from threadpoolctl import threadpool_limits
 
-from housing_assets.lib.cleaning import IMPUTED_COLUMNS, restore_imputed_gaps
+from housing_assets.lib.cleaning import (
+    IMPUTED_COLUMNS,
+    add_derived_features,
+    restore_imputed_gaps,
+)
 from housing_assets.lib.columns import (
     AREA_COLUMNS,
     DERIVED_FEATURES,
@@ -100,13 +104,18 @@ def model_input_columns() -> list[str]:
     return [*FEATURES, TARGET, IMPUTED_COLUMNS]
 
 
+def feature_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The model's columns of cleaned rows, numbers as float64 (a gap is NaN in any of them)."""
+    return rows[list(FEATURES)].astype({column: "float64" for column in MODEL_NUMERIC})
+
+
 def model_features(cleaned: pd.DataFrame) -> pd.DataFrame:
     """The model input: cleaned rows with the gaps that cleaning imputed put back.
 
-    Numbers are float64 so that the MLflow signature accepts a missing value in any of them.
+    The derived features are computed again from the restored columns, so a row is described
+    exactly as `clean_rows` describes the same house on its own (the valuation model's path).
     """
-    features = restore_imputed_gaps(cleaned)[list(FEATURES)]
-    return features.astype({column: "float64" for column in MODEL_NUMERIC})
+    return feature_frame(add_derived_features(restore_imputed_gaps(cleaned)))
 
 
 def split_index(frame: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
