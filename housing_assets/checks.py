@@ -19,6 +19,7 @@ from housing_assets.lib.modeling import MIN_TEST_R2
 from housing_assets.lib.quality import RuleOutcome
 
 MAX_RMSE_REGRESSION = 0.05
+MAX_COVERAGE_GAP = 0.03
 
 
 def model_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
@@ -35,11 +36,34 @@ def model_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             "rmse_not_worse_than_previous", asset=key,
             description=f"Test RMSE is at most {MAX_RMSE_REGRESSION:.0%} worse than the previous materialisation.",
         ),
+        dg.AssetCheckSpec(
+            "interval_coverage_near_nominal", asset=key,
+            description=f"The price ranges cover the test split within {MAX_COVERAGE_GAP:.0%} points of their nominal level.",
+        ),
     ]  # fmt: skip
 
 
+def interval_check_result(key: dg.AssetKey, coverage: float, nominal: float) -> dg.AssetCheckResult:
+    """WARN when the ranges' test coverage is more than MAX_COVERAGE_GAP from nominal."""
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="interval_coverage_near_nominal",
+        passed=bool(abs(coverage - nominal) <= MAX_COVERAGE_GAP),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "observed_coverage": coverage,
+            "nominal_level": nominal,
+            "threshold_gap": MAX_COVERAGE_GAP,
+        },
+    )
+
+
 def model_check_results(
-    key: dg.AssetKey, metrics: dict[str, float], predictions, previous_rmse: float | None
+    key: dg.AssetKey,
+    metrics: dict[str, float],
+    predictions,
+    previous_rmse: float | None,
+    interval_level: float,
 ) -> list[dg.AssetCheckResult]:
     predictions = np.asarray(predictions, dtype=float)
     bad = int((~np.isfinite(predictions) | (predictions <= 0)).sum())
@@ -70,6 +94,7 @@ def model_check_results(
                 "max_regression": MAX_RMSE_REGRESSION,
             },
         ),
+        interval_check_result(key, metrics["test_interval_coverage"], interval_level),
     ]
 
 
@@ -104,6 +129,12 @@ CLEANED_RULES = (
     DataRule("remodel_not_before_built", quality.remodel_not_before_built,
              "Year remodelled is not before year built; counts the exceptions.", blocking=False,
              severity=dg.AssetCheckSeverity.WARN),
+)  # fmt: skip
+ESTIMATE_RULES = (
+    DataRule("unique_pid", quality.unique_pids,
+             "Each house (PID) is priced once.", blocking=True),
+    DataRule("estimates_finite_and_positive", quality.estimates_finite_and_positive,
+             "Every estimate and range bound is a finite, positive price.", blocking=True),
 )  # fmt: skip
 DRIFT_CHECK = "no_drift_against_reference"
 

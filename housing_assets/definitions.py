@@ -6,7 +6,7 @@ import housing_assets.gc_freeze  # noqa: F401  first: pauses the collector durin
 
 import dagster as dg
 
-from housing_assets.assets import eda, ingestion, preparation
+from housing_assets.assets import eda, ingestion, preparation, valuation
 from housing_assets.assets.models import model_assets
 from housing_assets.automation import (
     housing_pipeline,
@@ -19,18 +19,20 @@ from housing_assets.automation import (
 from housing_assets.resources import (
     HousingSource,
     MlflowTracking,
+    SubjectsSource,
     warehouse_io_manager,
     warehouse_resource,
 )
 
 defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([ingestion, preparation, eda]), *model_assets],
+    assets=[*dg.load_assets_from_modules([ingestion, preparation, eda, valuation]), *model_assets],
     jobs=[housing_pipeline, prune_old_runs, pin_drift_reference],
     schedules=[housing_pipeline_schedule, prune_old_runs_schedule],
     sensors=[record_failed_runs],
     resources={
         "io_manager": warehouse_io_manager(),
         "source": HousingSource(),
+        "subjects": SubjectsSource(),
         "mlflow": MlflowTracking(),
         "warehouse": warehouse_resource(),
     },

@@ -55,6 +55,22 @@ class HousingSource(dg.ConfigurableResource):
         return load_source(self.location, self.deadline_seconds, self.max_bytes)
 
 
+class SubjectsSource(dg.ConfigurableResource):
+    """The houses `price_estimates` prices: a path or URL in the source's format, or none for
+    the test split's houses (estimates beside actual sale prices)."""
+
+    location: str | None = Field(
+        default=settings.subjects_location(),
+        description="Path or http(s) URL of an AmesHousing.csv-shaped file of houses to price; "
+        "empty: the houses of the test split.",
+    )
+    deadline_seconds: float = Field(default=DOWNLOAD_DEADLINE_SECONDS, gt=0)
+    max_bytes: int = Field(default=MAX_SOURCE_BYTES, gt=0)
+
+    def load(self) -> RawSource:
+        return load_source(self.location, self.deadline_seconds, self.max_bytes)
+
+
 WAREHOUSE_SCHEMA = "housing"
 
 

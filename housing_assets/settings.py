@@ -55,6 +55,12 @@ def source_location() -> str:
     return os.environ.get("HOUSING_SOURCE") or str(SHIPPED_SOURCE)
 
 
+def subjects_location() -> str | None:
+    """`HOUSING_SUBJECTS`: the houses to price (a path or URL in the source's format); unset,
+    `price_estimates` prices the test split's houses."""
+    return os.environ.get("HOUSING_SUBJECTS") or None
+
+
 def mlflow_ui_url() -> str:
     """Base URL of the MLflow UI for links in metadata: `MLFLOW_UI_URL` when set (e.g. the
     address users reach a tracking server at, behind a proxy or outside compose's network),

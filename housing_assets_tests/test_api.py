@@ -41,6 +41,12 @@ from housing_assets.processes import free_port, stop_group
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODELS = ("boosted_price_model", "linear_price_model")
+# the fifteen of a scheduled run (cv_rmse comes from a tuning run only)
+METRIC_KEYS = {
+    "test_rmse", "test_mae", "test_mape", "test_r2", "test_rmsle", "test_median_ae",
+    "train_rmse", "train_r2", "test_interval_coverage", "test_interval_median_width",
+    "backtest_rmse", "backtest_mae", "backtest_r2", "backtest_interval_coverage", "backtest_rows",
+}  # fmt: skip
 RUN_TIMEOUT = 300
 STARTUP_TIMEOUT = 240
 DAGSTER_YAML = """\
@@ -407,11 +413,8 @@ def test_model_metrics_equal_the_mlflow_runs(api, mlflow_client, instance):
         assert run.info.run_name == model
         assert run.data.tags["dagster_run_id"] == run_record.dagster_run.run_id == got["run_id"]
         assert got["metrics"] == run.data.metrics  # all of them, exactly
-        # the eight of a scheduled run (cv_rmse comes from a tuning run only)
-        assert sorted(got["metrics"]) == [
-            "test_mae", "test_mape", "test_median_ae", "test_r2", "test_rmse", "test_rmsle",
-            "train_r2", "train_rmse",
-        ]  # fmt: skip
+        # those of a scheduled run (cv_rmse comes from a tuning run only)
+        assert sorted(got["metrics"]) == sorted(METRIC_KEYS)
         assert got["mlflow_run_url"].endswith(
             f"/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
         )
@@ -604,6 +607,9 @@ def test_cli_launches_the_whole_job(api, mlflow_client, instance):
     assert (run["job"], run["status"], run["assets"]) == ("housing_pipeline", "SUCCESS", None)
     assert run["duration_seconds"] > 0
     latest = api.latest_materializations()
+    # every asset but the drift reference, which the first run pinned and later runs keep
+    pinned = latest.pop("drift_reference")
+    assert pinned is not None and pinned["run_id"] != run["run_id"]
     assert {key: m["run_id"] for key, m in latest.items()} == dict.fromkeys(latest, run["run_id"])
     for model, got in api.model_metrics().items():
         assert got["run_id"] == run["run_id"]

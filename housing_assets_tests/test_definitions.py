@@ -80,6 +80,7 @@ def test_model_checks_exist():
     for model in ("linear_price_model", "boosted_price_model"):
         assert (model, "test_r2_above_floor") in check_keys
         assert (model, "predictions_finite_and_positive") in check_keys
+        assert (model, "interval_coverage_near_nominal") in check_keys
         assert (model, "rmse_not_worse_than_previous") in check_keys
 
 

@@ -15,7 +15,6 @@ from housing_assets.lib.modeling import (
     BOOSTER_MAX_LEAF_NODES,
     FEATURES,
     TrainingDataError,
-    model_features,
     split_housing,
     split_index,
     train_and_score,
@@ -25,7 +24,8 @@ from housing_assets.lib.tracking import TrackingUnavailable, ensure_experiment
 # cv_rmse comes from a tuning run only (`tune: true`).
 METRIC_KEYS = {
     "test_rmse", "test_mae", "test_mape", "test_r2", "test_rmsle", "test_median_ae",
-    "train_rmse", "train_r2",
+    "train_rmse", "train_r2", "test_interval_coverage", "test_interval_median_width",
+    "backtest_rmse", "backtest_mae", "backtest_r2", "backtest_interval_coverage", "backtest_rows",
 }  # fmt: skip
 
 
@@ -95,7 +95,9 @@ def test_mlflow_runs_are_nested_and_tagged(pipeline_run):
         assert "alpha" in child.data.params or "max_leaf_nodes" in child.data.params
 
 
-def test_champion_is_the_best_and_predicts(pipeline_run, cleaned_frame):
+def test_champion_is_the_best_and_prices_raw_rows(pipeline_run, raw_frame, cleaned_frame):
+    """The champion, loaded by alias, prices houses as the source file gives them, exactly as
+    the asset's fitted Pipeline priced the test split."""
     _, instance = pipeline_run
     client = MlflowClient(settings.mlflow_tracking_uri())
     champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion")
@@ -105,13 +107,78 @@ def test_champion_is_the_best_and_predicts(pipeline_run, cleaned_frame):
     }
     assert float(champion.tags["test_rmse"]) == pytest.approx(min(rmses.values()))
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
-    rows = model_features(cleaned_frame.head(20))
-    predictions = np.asarray(model.predict(rows))
-    assert predictions.shape == (20,)
-    assert np.all(np.isfinite(predictions)) and np.all(predictions > 10_000)
-    # a mean error under 20% on these rows (mostly training rows) says it is the real model
-    actual = cleaned_frame["SalePrice"].head(20).to_numpy()
-    assert np.mean(np.abs(predictions - actual) / actual) < 0.2
+    split = split_housing(cleaned_frame)
+    asset_predictions = model.unwrap_python_model().estimator.predict(split.X_test)
+    rmse = np.sqrt(np.mean((asset_predictions - split.y_test.to_numpy()) ** 2))
+    assert rmse == pytest.approx(min(rmses.values()), rel=1e-9)
+    # the same houses as rows of the source file, NA in optional columns and all
+    pids = cleaned_frame.loc[split.X_test.index, "PID"]
+    raw_rows = raw_frame.set_index("PID").loc[pids].reset_index()
+    assert raw_rows["Pool QC"].isna().sum() > 800 and raw_rows["Lot Frontage"].isna().any()
+    priced = model.predict(raw_rows)
+    assert list(priced.columns) == ["estimate", "low", "high"]
+    np.testing.assert_allclose(priced["estimate"], asset_predictions, rtol=1e-6)
+    assert (priced["low"] < priced["estimate"]).all() and (
+        priced["estimate"] < priced["high"]
+    ).all()
+    # coverage and width computed here equal what the asset logged
+    meta = latest_metadata(instance, "boosted_price_model")
+    if champion.tags["model_family"] == "boosted":
+        inside = (split.y_test.to_numpy() >= priced["low"]) & (
+            split.y_test.to_numpy() <= priced["high"]
+        )
+        assert inside.mean() == pytest.approx(meta["test_interval_coverage"], abs=1e-12)
+        width = np.median(priced["high"] - priced["low"])
+        assert width == pytest.approx(meta["test_interval_median_width"], rel=1e-9)
+
+
+def test_ranges_meet_the_coverage_and_width_targets(pipeline_run):
+    _, instance = pipeline_run
+    for name in ("linear_price_model", "boosted_price_model"):
+        meta = latest_metadata(instance, name)
+        assert 0.88 <= meta["test_interval_coverage"] <= 0.93, name
+        assert meta["test_interval_median_width"] <= 50_000, name
+        assert meta["backtest_rows"] == 341  # the 2010 sales
+        assert meta["backtest_r2"] > 0.88 and meta["backtest_rmse"] < 25_000, name
+        assert 0.80 <= meta["backtest_interval_coverage"] <= 0.97, name
+
+
+def test_a_miscalibrated_level_is_caught_by_the_coverage_check(pipeline_run, cleaned_frame):
+    from housing_assets.checks import interval_check_result
+
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    valuation = model.unwrap_python_model()
+    split = split_housing(cleaned_frame)
+    estimate = valuation.estimator.predict(split.X_test)
+    y = split.y_test.to_numpy()
+    for level, passes in ((0.9, True), (0.5, False)):
+        low, high = valuation.calibration.interval(split.X_test, estimate, level)
+        coverage = float(np.mean((y >= low) & (y <= high)))
+        result = interval_check_result(dg.AssetKey("m"), coverage, nominal=0.9)
+        assert result.passed is passes, (level, coverage)
+        assert result.metadata["observed_coverage"].value == coverage
+
+
+def test_bad_houses_are_named_not_tracebacks(pipeline_run, ames_csv):
+    import pandas as pd
+
+    from housing_assets.lib.valuation import ValuationInputError
+
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    house = pd.read_csv(ames_csv, nrows=1, dtype=str, keep_default_na=False, na_values=[""])
+    assert model.predict(house)["estimate"].iloc[0] > 50_000  # text as in the file is fine
+    house.loc[0, "Neighborhood"] = "Atlantis"  # an unknown level: handled by the encoders
+    assert np.isfinite(model.predict(house)["estimate"].iloc[0])
+    text = house.assign(**{"Gr Liv Area": "1,710 sq ft"})
+    with pytest.raises(
+        ValuationInputError,
+        match=r"column 'Gr Liv Area' has 1 non-numeric value\(s\): '1,710 sq ft'",
+    ):
+        model.predict(text)
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"Lot Area"):
+        model.predict(house.drop(columns=["Lot Area"]))
+    with pytest.raises(ValuationInputError, match=r"no house to price \(0 rows\)"):
+        model.predict(house.head(0))
 
 
 def test_models_cross_validate_only_when_tuning(cleaned_frame):

@@ -14,8 +14,10 @@ from pydantic import Field
 
 from housing_assets import settings
 from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
+from housing_assets.lib.cleaning import restore_imputed_gaps
 from housing_assets.lib.modeling import model_input_columns, split_housing, train_and_score
-from housing_assets.lib.tracking import Challenger, log_sklearn_model, register_decision
+from housing_assets.lib.tracking import Challenger, log_valuation_model, register_decision
+from housing_assets.lib.valuation import DEFAULT_LEVEL, REQUIRED_COLUMNS, build_valuation
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import MlflowTracking
 
@@ -44,6 +46,15 @@ class ModelConfig(dg.Config):
             "real data."
         ),
     )
+
+
+INTERVAL_LEVEL = DEFAULT_LEVEL
+
+
+def example_houses(cleaned: pd.DataFrame) -> pd.DataFrame:
+    """A few houses in the source file's format for the model's input example (the cleaned
+    table keeps the source's columns; the gaps cleaning imputed are put back)."""
+    return restore_imputed_gaps(cleaned.head(3))[list(REQUIRED_COLUMNS)]
 
 
 def raw_data_version(instance: dg.DagsterInstance) -> str | None:
@@ -81,14 +92,20 @@ def build_model_asset(name: str, family: str, description: str) -> dg.AssetsDefi
             run_name=name, tags={"dagster_run_id": context.run_id, "model_family": family}
         ) as run:
             trained = train_and_score(family, split, tune=config.tune)
+            valuation = build_valuation(trained.estimator, split, trained.test_predictions)
+            metrics = {**trained.metrics, **valuation.metrics}
             mlflow.log_params(
-                {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test)}
+                {
+                    **trained.params,
+                    "train_rows": len(split.X_train),
+                    "test_rows": len(split.X_test),
+                    "interval_level": INTERVAL_LEVEL,
+                }
             )
-            mlflow.log_metrics(trained.metrics)
-            model_info = log_sklearn_model(
-                trained.estimator, split.X_train, settings.REGISTERED_MODEL
+            mlflow.log_metrics(metrics)
+            model_info = log_valuation_model(
+                valuation.model, example_houses(cleaned_housing), settings.REGISTERED_MODEL
             )
-        metrics = trained.metrics
         context.log.info(f"{name} params {trained.params}; metrics {metrics}")
 
         previous = context.instance.get_latest_materialization_event(key)
@@ -96,7 +113,9 @@ def build_model_asset(name: str, family: str, description: str) -> dg.AssetsDefi
         if previous is not None and previous.asset_materialization is not None:
             entry = previous.asset_materialization.metadata.get("test_rmse")
             previous_rmse = float(entry.value) if entry is not None else None
-        results = model_check_results(key, metrics, trained.test_predictions, previous_rmse)
+        results = model_check_results(
+            key, metrics, trained.test_predictions, previous_rmse, INTERVAL_LEVEL
+        )
 
         version = str(model_info.registered_model_version)
         challenger = Challenger(

@@ -144,11 +144,13 @@ def whole_numbers_as_int(frame: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.Dat
     return frame.astype(dict.fromkeys(whole.index[whole], "int64"))
 
 
-def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:
-    """Turn text columns into numbers; text that is not a number is an error naming it."""
+def numbers_from_text(
+    frame: pd.DataFrame, columns=NUMERIC_COLUMNS
+) -> tuple[pd.DataFrame, list[str]]:
+    """Text columns as numbers, and a description of each column with text that is not one."""
     frame = frame.copy()
     problems = []
-    for column in NUMERIC_COLUMNS:
+    for column in columns:
         text = frame[column].str.strip()
         numbers = pd.to_numeric(text, errors="coerce")
         bad = text.notna() & numbers.isna()
@@ -158,6 +160,12 @@ def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:
                 f"column '{column}' has {int(bad.sum())} non-numeric value(s): {examples}"
             )
         frame[column] = numbers
+    return frame, problems
+
+
+def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:
+    """Turn text columns into numbers; text that is not a number is an error naming it."""
+    frame, problems = numbers_from_text(frame)
     if problems:
         raise SourceError(f"Source {location}: " + "; ".join(problems))
     return frame

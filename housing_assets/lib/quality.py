@@ -6,6 +6,7 @@ one testable on a three-row frame.
 
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from housing_assets.lib.columns import AMES_COLUMNS, AREA_COLUMNS, TARGET
@@ -67,3 +68,9 @@ def remodel_not_before_built(frame: pd.DataFrame) -> RuleOutcome:
     return RuleOutcome(
         not bad.any(), int(bad.sum()), 0, f"PIDs: {frame.loc[bad, 'PID'].head(5).tolist()}"
     )
+
+
+def estimates_finite_and_positive(frame: pd.DataFrame) -> RuleOutcome:
+    values = frame[["estimate", "low", "high"]].to_numpy(dtype=float)
+    bad = int((~np.isfinite(values) | (values <= 0)).any(axis=1).sum())
+    return RuleOutcome(bad == 0, bad, 0, f"{bad} house(s) without a finite positive price")

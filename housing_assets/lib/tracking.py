@@ -22,8 +22,13 @@ import numpy as np
 import pandas as pd
 import sklearn
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import AnyType
+
+from housing_assets.lib.columns import AMES_COLUMNS
+from housing_assets.lib.valuation import DEFAULT_LEVEL, OUTPUT_COLUMNS, REQUIRED_COLUMNS
 
 TRACKING_ATTEMPTS = 3
 TRACKING_RETRY_SECONDS = 1.0
@@ -96,6 +101,38 @@ def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str)
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
         name="model",
         signature=signature,
+        input_example=example,
+        pip_requirements=pip_requirements(),
+        registered_model_name=registered_model,
+    )
+
+
+def valuation_signature() -> ModelSignature:
+    """Input: a row of the source file (De Cock's names); output: estimate, low, high.
+
+    Columns are typed Any: a house arrives as the file or a JSON request writes it (1710, 1710.0
+    or "1710"; NA as null), which MLflow's typed columns would refuse (it will not even widen an
+    integer column to double). The model parses and checks the values itself and names the
+    column at fault (`lib/valuation.houses_as_cleaned_rows`).
+    """
+    inputs = Schema([ColSpec(AnyType(), c, required=c in REQUIRED_COLUMNS) for c in AMES_COLUMNS])
+    outputs = Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS])
+    params = ParamSchema([ParamSpec("level", "double", DEFAULT_LEVEL)])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def log_valuation_model(model, example_houses: pd.DataFrame, registered_model: str):
+    """Log the valuation pyfunc (`lib/valuation.HousePriceModel`) and register a version.
+
+    The example is a few houses in the source file's format. The pyfunc is pickled with
+    cloudpickle by reference to this package, which must be importable where it is loaded
+    (the project's environment: `mlflow models serve --env-manager local`).
+    """
+    example = example_houses.head(INPUT_EXAMPLE_ROWS)
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=model,
+        signature=valuation_signature(),
         input_example=example,
         pip_requirements=pip_requirements(),
         registered_model_name=registered_model,
@@ -180,14 +217,36 @@ def current_champion(
 
 
 def load_version(client: MlflowClient, model_name: str, version: str):
-    """The fitted estimator of a registered version, read from the client's store."""
+    """The fitted sklearn estimator of a registered version, read from the client's store:
+    the one inside a valuation pyfunc, or a plain sklearn-flavour model."""
     try:
         source = client.get_model_version_download_uri(model_name, version)
-        return mlflow.sklearn.load_model(source)
+        model = mlflow.pyfunc.load_model(source)
+        if model.metadata.flavors.get("python_function", {}).get("loader_module") == (
+            "mlflow.sklearn"
+        ):
+            return mlflow.sklearn.load_model(source)
+        return model.unwrap_python_model().estimator
     except Exception as error:  # noqa: BLE001 - any failure to load is named and fails the step
         raise ChampionUnavailable(
             f"Could not load {model_name} v{version} from {client.tracking_uri} to re-score it "
             f"({type(error).__name__}: {error}); the champion was left as it was"
+        ) from error
+
+
+def load_champion(client: MlflowClient, model_name: str, alias: str):
+    """The champion's version and its valuation pyfunc, or (None, None) without a champion."""
+    champion = current_champion(client, model_name, alias)
+    if champion is None:
+        return None, None
+    version = str(champion.version)
+    try:
+        source = client.get_model_version_download_uri(model_name, version)
+        return version, mlflow.pyfunc.load_model(source)
+    except Exception as error:  # noqa: BLE001 - any failure to load is named and fails the step
+        raise ChampionUnavailable(
+            f"Could not load {model_name} v{version} ({alias}) from {client.tracking_uri} "
+            f"({type(error).__name__}: {error})"
         ) from error
 
 
