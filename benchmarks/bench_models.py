@@ -79,7 +79,9 @@ def main() -> None:
     print(f"{'model':<10}{'median':>9}{'min':>9}{'max':>9}")
     for family in ("linear", "boosted", "both"):
         values = [run[family] for run in runs]
-        print(f"{family:<10}{statistics.median(values):>9.2f}{min(values):>9.2f}{max(values):>9.2f}")
+        print(
+            f"{family:<10}{statistics.median(values):>9.2f}{min(values):>9.2f}{max(values):>9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ def main() -> None:
     cleaned = clean_housing(load_source(args.source).frame).frame
     split = split_housing(cleaned)
     metrics = {
-        family: train_and_score(family, split).metrics["test_rmse"] for family in ("linear", "boosted")
+        family: train_and_score(family, split).metrics["test_rmse"]
+        for family in ("linear", "boosted")
     }
     print(json.dumps({"rows": len(cleaned), "test_rmse": metrics}))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from housing_assets import settings
 from housing_assets.api import HousingApi
 from housing_assets.processes import start_group, stop_groups, wait_until_answers
+from housing_assets.serving import DEFAULT_PORT, scoring_server_command, scoring_server_env
 from housing_assets.settings import is_url
 
 STARTUP_TIMEOUT_SECONDS = 180
@@ -57,6 +58,17 @@ def main(argv: list[str] | None = None) -> None:
         "--mlflow-port", type=int, default=5000, help="MLflow UI port (default 5000)"
     )
     parser.add_argument("--no-first-run", action="store_true", help="only start the servers")
+    parser.add_argument(
+        "--serve-model",
+        action="store_true",
+        help="also start MLflow's scoring server for the champion (after the first run)",
+    )
+    parser.add_argument(
+        "--model-port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"scoring server port (default {DEFAULT_PORT})",
+    )
     args = parser.parse_args(argv)
     # Ctrl-C, and also SIGTERM or a SIGINT that a parent shell would otherwise ignore.
     signal.signal(signal.SIGINT, _interrupt)
@@ -97,7 +109,16 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_first_run:
             with HousingApi(url) as api:
                 run = api.launch(wait=False)
-            print(f"Launched {settings.JOB_NAME} run {run['run_id']}", flush=True)  # noqa: T201
+                print(f"Launched {settings.JOB_NAME} run {run['run_id']}", flush=True)  # noqa: T201
+                if args.serve_model:  # the server needs a champion when it starts
+                    api.wait_for_run(run["run_id"], timeout=STARTUP_TIMEOUT_SECONDS * 5)
+        if args.serve_model:
+            processes.append(
+                start(scoring_server_command(args.host, args.model_port), scoring_server_env(env))
+            )
+            print(  # noqa: T201
+                f"Scoring server: http://{args.host}:{args.model_port}/invocations", flush=True
+            )
         print(  # noqa: T201
             f"Dagster UI: http://{args.host}:{args.port}   MLflow UI: {settings.mlflow_ui_url()}   "
             f"state: {settings.state_dir()}   (Ctrl-C stops everything)",

@@ -19,6 +19,7 @@ def test_asset_keys_groups_and_deps():
         "boosted_price_model": "ml_pipeline",
         "eda_report": "data_pipeline",
         **dict.fromkeys(EDA_TABLES, "data_pipeline"),
+        "price_estimates": "valuation",
     }
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
@@ -30,6 +31,9 @@ def test_asset_keys_groups_and_deps():
     assert parents["boosted_price_model"] == {"cleaned_housing"}
     assert parents["eda_report"] == {"raw_housing", "cleaned_housing", "encoded_housing"}
     assert parents["drift_reference"] == {"cleaned_housing"}
+    assert parents["price_estimates"] == {
+        "raw_housing", "cleaned_housing", "linear_price_model", "boosted_price_model",
+    }  # fmt: skip
     for table in EDA_TABLES:
         assert parents[table] == {"eda_report"}, table
 
@@ -53,7 +57,7 @@ def test_every_warehouse_table_is_an_asset(pipeline_run):
         staged = connection.execute(
             "select count(*) from duckdb_tables() where schema_name = 'housing_staging'"
         ).fetchone()[0]
-    assert len(tables) == 14 and staged == 0
+    assert len(tables) == 15 and staged == 0
     assert set(tables) - keys == set(), "tables that are not assets of the code location"
     for table in tables:
         event = instance.get_latest_materialization_event(dg.AssetKey(table))

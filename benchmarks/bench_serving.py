@@ -1,0 +1,150 @@
+"""Benchmark: MLflow's scoring server with the champion, against the plain booster as a floor.
+
+Materialises the graph in a temporary state (or uses `--home`), then serves side by side, each
+with `mlflow models serve --env-manager local` (one worker):
+- the champion (`models:/ames-sale-price@champion`): the valuation pyfunc, one house in the
+  source file's format per request, answered with estimate, low and high;
+- the floor: the same fitted booster logged as a plain sklearn-flavour model, one house as the
+  cleaned feature row it reads per request, answered with a single estimate.
+Each gets 200 sequential requests, then 8 concurrent clients x 50 requests; latencies are
+milliseconds per request (nearest-rank percentiles). Target: champion p50 at most 1.5x the
+floor's, p95 at most 5x the floor's p50, no errors.
+
+    .venv/bin/python benchmarks/bench_serving.py [--home DIR]
+"""
+
+import argparse
+import json
+import math
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import requests
+from bench_pipeline import bench_env, run_measured
+from bench_soak import MATERIALIZE
+
+from housing_assets import settings
+from housing_assets.processes import answers, free_port, start_group, stop_group, wait_for
+from housing_assets.serving import scoring_server_command, scoring_server_env
+
+SEQUENTIAL = 200
+CLIENTS, PER_CLIENT = 8, 50
+PLAIN_MODEL = "bench-plain-booster"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def log_plain_booster(tracking_uri: str) -> tuple[str, dict]:
+    """The champion's fitted booster as a plain sklearn model; returns its URI and one row."""
+    import mlflow
+
+    from housing_assets.lib.cleaning import clean_housing
+    from housing_assets.lib.ingest import load_source
+    from housing_assets.lib.modeling import split_housing
+    from housing_assets.lib.tracking import log_sklearn_model
+
+    mlflow.set_tracking_uri(tracking_uri)
+    champion = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    estimator = champion.unwrap_python_model().estimator
+    split = split_housing(clean_housing(load_source(str(settings.SHIPPED_SOURCE)).frame).frame)
+    mlflow.set_experiment("bench-serving")
+    with mlflow.start_run():
+        info = log_sklearn_model(estimator, split.X_train, PLAIN_MODEL)
+    row = json.loads(split.X_test.head(1).to_json(orient="records"))[0]
+    return f"models:/{PLAIN_MODEL}/{info.registered_model_version}", row
+
+
+def serve(model_uri: str, env: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = start_group(
+        scoring_server_command(port=port, model_uri=model_uri), scoring_server_env(env),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: answers(f"{url}/ping"), 180, f"the scoring server for {model_uri}", 0.5)
+    return process, url
+
+
+def timed_requests(url: str, record: dict, count: int) -> tuple[list[float], int]:
+    latencies, errors = [], 0
+    body = {"dataframe_records": [record]}
+    with requests.Session() as session:
+        for _ in range(count):
+            started = time.perf_counter()
+            answer = session.post(f"{url}/invocations", json=body, timeout=30)
+            latencies.append((time.perf_counter() - started) * 1000)
+            errors += answer.status_code != 200
+    return latencies, errors
+
+
+def measure(url: str, record: dict) -> dict:
+    timed_requests(url, record, 10)  # warm-up
+    sequential, errors = timed_requests(url, record, SEQUENTIAL)
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(pool.map(lambda _: timed_requests(url, record, PER_CLIENT), range(CLIENTS)))
+    concurrent = [ms for latencies, _ in results for ms in latencies]
+    return {
+        "sequential": sequential,
+        "concurrent": concurrent,
+        "errors": errors + sum(e for _, e in results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="a materialised state directory to use")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="serving-") as root:
+        home = args.home or Path(root)
+        env = bench_env(home, settings.SHIPPED_SOURCE)
+        if args.home is None:
+            run_measured(MATERIALIZE, env)
+        tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+        plain_uri, feature_row = log_plain_booster(tracking_uri)
+        house = pd.read_csv(settings.SHIPPED_SOURCE, nrows=1, dtype=str, keep_default_na=False)
+        raw_record = json.loads(house.to_json(orient="records"))[0]
+        figures = {}
+        for name, uri, record in (
+            ("floor: plain booster", plain_uri, feature_row),
+            (
+                "champion: valuation pyfunc",
+                f"models:/{settings.REGISTERED_MODEL}@champion",
+                raw_record,
+            ),
+        ):
+            process, url = serve(uri, env)
+            try:
+                figures[name] = measure(url, record)
+            finally:
+                stop_group(process)
+    floor = percentile(figures["floor: plain booster"]["sequential"], 50)
+    print(
+        f"one house per request, milliseconds ({SEQUENTIAL} sequential; {CLIENTS} x {PER_CLIENT} concurrent)"
+    )
+    print(
+        f"{'server':<30}{'p50':>8}{'p95':>8}{'max':>8}{'conc p50':>10}{'conc p95':>10}{'conc max':>10}{'errors':>8}"
+    )
+    for name, f in figures.items():
+        seq, conc = f["sequential"], f["concurrent"]
+        print(
+            f"{name:<30}{percentile(seq, 50):>8.1f}{percentile(seq, 95):>8.1f}{max(seq):>8.1f}"
+            f"{percentile(conc, 50):>10.1f}{percentile(conc, 95):>10.1f}{max(conc):>10.1f}"
+            f"{f['errors']:>8}"
+        )
+    champion = figures["champion: valuation pyfunc"]["sequential"]
+    print(
+        f"champion p50 / floor p50: {percentile(champion, 50) / floor:.2f} (target <= 1.5); "
+        f"champion p95 / floor p50: {percentile(champion, 95) / floor:.2f} (target <= 5)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Valuations: the batch asset with the current champion, and MLflow's scoring server.
+
+Both run on the session's materialised state (real DuckDB file, real MLflow SQLite store); the
+scoring server is a real `mlflow models serve` process.
+"""
+
+import json
+
+import dagster as dg
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from dagster_duckdb import DuckDBResource
+from mlflow.tracking import MlflowClient
+
+from housing_assets import settings
+from housing_assets.assets.valuation import price_estimates
+from housing_assets.processes import answers, free_port, start_group, stop_group, wait_for
+from housing_assets.resources import MlflowTracking, SubjectsSource
+from housing_assets.serving import scoring_server_command, scoring_server_env
+
+
+def price(subjects: str | None = None):
+    return dg.materialize(
+        [price_estimates],
+        resources={
+            "subjects": SubjectsSource(location=subjects),
+            "mlflow": MlflowTracking(),
+            "warehouse": DuckDBResource(database=str(settings.warehouse_path())),
+            "io_manager": _io_manager(),
+        },
+        raise_on_error=False,
+    )
+
+
+def _io_manager():
+    from housing_assets.resources import warehouse_io_manager
+
+    return warehouse_io_manager()
+
+
+def estimates_table() -> pd.DataFrame:
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+        return connection.execute("select * from housing.price_estimates").fetchdf()
+
+
+def test_the_pipeline_prices_the_test_split_beside_the_sale_prices(pipeline_run):
+    _, instance = pipeline_run
+    table = estimates_table()
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion")
+    assert len(table) == 879 and table["PID"].is_unique
+    assert (table["model_version"] == int(champion.version)).all()
+    assert (table["champion_alias"] == "champion").all()
+    assert (table["low"] < table["estimate"]).all() and (table["estimate"] < table["high"]).all()
+    inside = (table["sale_price"] >= table["low"]) & (table["sale_price"] <= table["high"])
+    event = instance.get_latest_materialization_event(dg.AssetKey("price_estimates"))
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert meta["interval_coverage"] == pytest.approx(inside.mean())
+    assert meta["champion_version"] == int(champion.version)
+    assert meta["rmse"] == pytest.approx(
+        np.sqrt(np.mean((table["estimate"] - table["sale_price"]) ** 2))
+    )
+
+
+def test_after_a_promotion_the_new_champion_prices(pipeline_run):
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    name = settings.REGISTERED_MODEL
+    champion = client.get_model_version_by_alias(name, "champion").version
+    other = next(
+        v.version
+        for v in client.search_model_versions(f"name = '{name}'")
+        if str(v.version) != str(champion)
+    )
+    client.set_registered_model_alias(name, "champion", str(other))
+    try:
+        assert price().success
+        assert set(estimates_table()["model_version"]) == {int(other)}
+    finally:
+        client.set_registered_model_alias(name, "champion", str(champion))
+    assert price().success
+    assert set(estimates_table()["model_version"]) == {int(champion)}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.assign(PID=f["PID"].iloc[0]), "unique_pid (observed 20, threshold 0"),
+        (
+            lambda f: f.assign(**{"Gr Liv Area": ["big"] + list(f["Gr Liv Area"][1:])}),
+            "column 'Gr Liv Area' has 1 non-numeric value(s): 'big'",
+        ),
+    ],
+    ids=["duplicated-pid", "text-in-an-area"],
+)
+def test_a_bad_subjects_file_is_named_and_keeps_the_table(
+    pipeline_run, tmp_path, ames_csv, edit, message
+):
+    before = estimates_table()
+    subjects = tmp_path / "subjects.csv"
+    frame = pd.read_csv(ames_csv, nrows=20, dtype=str, keep_default_na=False)
+    edit(frame).to_csv(subjects, index=False)
+    result = price(str(subjects))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    assert message in error.message + (error.cause.message if error.cause else "")
+    pd.testing.assert_frame_equal(estimates_table(), before)
+
+
+def test_a_subjects_file_is_priced_as_the_source_describes_its_houses(
+    pipeline_run, tmp_path, ames_csv
+):
+    before = estimates_table()
+    subjects = tmp_path / "unsold.csv"
+    frame = pd.read_csv(ames_csv, nrows=5, dtype=str, keep_default_na=False)
+    frame["SalePrice"] = ""  # not sold yet
+    frame.to_csv(subjects, index=False)
+    try:
+        assert price(str(subjects)).success
+        table = estimates_table()
+        assert table["PID"].tolist() == frame["PID"].astype(int).tolist()
+        assert table["sale_price"].isna().all() and (table["estimate"] > 50_000).all()
+    finally:
+        assert price().success  # the default table again, for the tests that follow
+    assert len(estimates_table()) == len(before)
+
+
+# ---- MLflow's scoring server ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scoring_server(pipeline_run):
+    port = free_port()
+    server = start_group(scoring_server_command(port=port), scoring_server_env())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(f"{url}/ping"), 180, "the scoring server", interval=0.5)
+        yield url
+    finally:
+        stop_group(server)
+
+
+def house_records(ames_csv, rows: int = 1) -> list[dict]:
+    frame = pd.read_csv(ames_csv, nrows=rows, dtype=str, keep_default_na=False, na_values=[""])
+    return json.loads(frame.to_json(orient="records"))
+
+
+@pytest.mark.e2e
+def test_the_scoring_server_prices_one_raw_house(scoring_server, ames_csv):
+    records = house_records(ames_csv)
+    answer = requests.post(f"{scoring_server}/invocations", json={"dataframe_records": records})
+    assert answer.status_code == 200, answer.text
+    (priced,) = answer.json()["predictions"]
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    local = model.predict(pd.DataFrame(records)).iloc[0]
+    assert priced["estimate"] == pytest.approx(local["estimate"], rel=1e-9)
+    assert priced["low"] == pytest.approx(local["low"], rel=1e-9)
+    assert priced["high"] == pytest.approx(local["high"], rel=1e-9)
+    narrower = requests.post(
+        f"{scoring_server}/invocations",
+        json={"dataframe_records": records, "params": {"level": 0.5}},
+    ).json()["predictions"][0]
+    assert (
+        priced["low"] < narrower["low"] < narrower["estimate"] < narrower["high"] < priced["high"]
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ("missing-column", "Lot Area"),
+        ("text-in-living-area", "column 'Gr Liv Area' has 1 non-numeric value(s): 'abc'"),
+        ("empty-body", "JSON"),
+        ("no-rows", "no house to price (0 rows)"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_problem(scoring_server, ames_csv, body, named):
+    house = house_records(ames_csv)[0]
+    if body == "missing-column":
+        house.pop("Lot Area")
+    if body == "text-in-living-area":
+        house["Gr Liv Area"] = "abc"
+    if body == "empty-body":
+        answer = requests.post(
+            f"{scoring_server}/invocations", data=b"", headers={"Content-Type": "application/json"}
+        )
+    elif body == "no-rows":
+        split = {"columns": list(house), "data": []}
+        answer = requests.post(f"{scoring_server}/invocations", json={"dataframe_split": split})
+    else:
+        answer = requests.post(f"{scoring_server}/invocations", json={"dataframe_records": [house]})
+    assert 400 <= answer.status_code < 500, answer.text
+    assert named in answer.json()["message"]
+    # and the server keeps answering
+    good = requests.post(
+        f"{scoring_server}/invocations", json={"dataframe_records": house_records(ames_csv)}
+    )
+    assert good.status_code == 200
