@@ -1,8 +1,9 @@
 """Benchmark: both price models trained, scored and logged to MLflow, as the model assets do.
 
-Prints the median, min and max over N repetitions of: split, fit (as a scheduled run does, no
-tuning), test scoring and MLflow logging (params, metrics, model with signature and input
-example, registry version, champion re-scored and decision) for both models together. A warm-up round runs
+Prints the median, min and max over N repetitions of what a model asset does: split, fit (as a
+scheduled run does, no tuning), test scoring, range calibration and the backtest, and MLflow
+logging (params, metrics, the valuation pyfunc with signature and input example, registry
+version, champion re-scored and decision) for both models together. A warm-up round runs
 first so the SQLite store's one-off migrations are not counted.
 
     .venv/bin/python benchmarks/bench_models.py [--repeats 5]
@@ -19,6 +20,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
+from housing_assets.assets.models import INTERVAL_LEVEL, example_houses
 from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
 from housing_assets.lib.cleaning import clean_housing
 from housing_assets.lib.ingest import load_source
@@ -26,9 +28,10 @@ from housing_assets.lib.modeling import split_housing, train_and_score
 from housing_assets.lib.tracking import (
     Challenger,
     ensure_experiment,
-    log_sklearn_model,
+    log_valuation_model,
     register_decision,
 )
+from housing_assets.lib.valuation import build_valuation
 
 
 def train_score_log(cleaned, uri: str, lock: Path) -> dict[str, float]:
@@ -39,11 +42,15 @@ def train_score_log(cleaned, uri: str, lock: Path) -> dict[str, float]:
         split = split_housing(cleaned)
         with mlflow.start_run(run_name=f"bench-{family}"):
             trained = train_and_score(family, split)
+            valuation = build_valuation(trained.estimator, split, trained.test_predictions)
+            metrics = {**trained.metrics, **valuation.metrics}
             mlflow.log_params(trained.params)
-            mlflow.log_metrics(trained.metrics)
-            info = log_sklearn_model(trained.estimator, split.X_train, settings.REGISTERED_MODEL)
+            mlflow.log_metrics(metrics)
+            info = log_valuation_model(
+                valuation.model, example_houses(cleaned), settings.REGISTERED_MODEL
+            )
         key = dg.AssetKey(f"{family}_price_model")
-        results = model_check_results(key, trained.metrics, trained.test_predictions, None)
+        results = model_check_results(key, metrics, trained.test_predictions, None, INTERVAL_LEVEL)
         gate = tuple(r.check_name for r in blocking_failures(model_check_specs(key), results))
         challenger = Challenger(
             str(info.registered_model_version), family, trained.metrics["test_rmse"], gate

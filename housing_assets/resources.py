@@ -152,6 +152,9 @@ class MlflowTracking(dg.ConfigurableResource):
     _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Each Dagster run gets its own MLflow parent run, even when one process runs several.
+        self._tracking = None
+        self._run_id = None
         self._init_context = _MlflowInitContext(
             log=context.log,
             dagster_run=context.dagster_run,
@@ -168,6 +171,7 @@ class MlflowTracking(dg.ConfigurableResource):
         active = mlflow.active_run()
         if active is not None and active.info.run_id == self._run_id:
             mlflow.end_run()
+        self._tracking = None
 
     def _parent_run(self) -> MlFlow:
         if self._tracking is None:

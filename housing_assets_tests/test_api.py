@@ -12,7 +12,6 @@ warehouse, the MLflow store, the Dagster instance and the Definitions.
 import json
 import logging
 import math
-import os
 import re
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from housing_assets.api.client import (
     run_summary,
 )
 from housing_assets.processes import free_port, stop_group
+from housing_assets_tests.environment import child_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -217,10 +217,7 @@ def test_server_down_is_one_clear_line():
 
 
 def subprocess_env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "HOUSING_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    for name in ("MLFLOW_TRACKING_URI", "HOUSING_SOURCE", "HOUSING_API_TOKEN"):
-        env.pop(name, None)
-    return env
+    return child_env(home, DAGSTER_HOME=str(home / "dagster"))
 
 
 @pytest.fixture(scope="module")

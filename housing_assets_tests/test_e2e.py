@@ -18,6 +18,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from housing_assets.lib.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, wait_for
+from housing_assets_tests.environment import child_env
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +50,7 @@ def process_tree(root: int) -> set[int]:
 def dev_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-home")
     port, mlflow_port = free_port(), free_port()
-    env = {**os.environ, "HOUSING_HOME": str(home)}
-    env.pop("DAGSTER_HOME", None)
+    env = child_env(home)
     log = (home / "housing-dev.log").open("w")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "housing-dev"), "--no-first-run",

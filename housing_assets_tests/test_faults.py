@@ -5,7 +5,6 @@ each bad feed must fail the run, record its failed checks with the observed valu
 every warehouse table (by content hash), the registry's versions and the champion as they were.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from housing_assets import settings
 from housing_assets.definitions import defs
 from housing_assets.resources import HousingSource, MlflowTracking, WarehouseIOManager
+from housing_assets_tests.environment import child_env
 from housing_assets_tests.http_sources import serve
 
 SCHEMA = "housing"
@@ -227,7 +227,7 @@ KILL_INSIDE_SWAP = textwrap.dedent(
 
 
 def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(tmp_path, ames_csv):
-    env = {**os.environ, "HOUSING_HOME": str(tmp_path), "HOUSING_SOURCE": str(ames_csv)}
+    env = child_env(tmp_path, HOUSING_SOURCE=str(ames_csv))
     good = subprocess.run(
         [sys.executable, "-c", "from housing_assets.definitions import defs; import dagster as dg;"
          "assert defs.resolve_job_def('housing_pipeline').execute_in_process("

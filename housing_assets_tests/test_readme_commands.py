@@ -10,7 +10,6 @@ truncated feed) must fail with the message the README quotes.
 """
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -20,12 +19,15 @@ from pathlib import Path
 import pytest
 
 from housing_assets.processes import answers, free_port, start_group, stop_group, wait_for
+from housing_assets.serving import scoring_server_command, scoring_server_env
+from housing_assets_tests.environment import child_env
 
 pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 README_URL = "http://127.0.0.1:3000"
+SCORING_URL = "http://127.0.0.1:5001"
 
 
 def bash_commands(text: str) -> list[str]:
@@ -64,8 +66,7 @@ def test_the_parser_reads_the_commands_as_written():
 @pytest.fixture(scope="module")
 def state(tmp_path_factory):
     home = tmp_path_factory.mktemp("readme")
-    env = {**os.environ, "HOUSING_HOME": str(home)}
-    env.pop("DAGSTER_HOME", None)
+    env = child_env(home)
     return home, env
 
 
@@ -91,35 +92,41 @@ def test_every_readme_command_runs(state):
     commands = bash_commands((PROJECT_ROOT / "README.md").read_text())
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    webserver = None
+    webserver = scoring = None
     ran = []
     try:
         for readme_command in commands:
             command = as_here(readme_command, home, url)
             name = program(command)
+            if SCORING_URL in command:
+                if scoring is None:
+                    scoring, scoring_url = start_scoring_server(env, home)
+                command = command.replace(SCORING_URL, scoring_url)
             if name == "make":
                 target = shlex.split(command)[1]
                 result = run(f"make -n {target}", env, timeout=60)
                 assert result.returncode == 0, (readme_command, result.stderr)
             elif name == "dagster-webserver":
-                webserver = check_read_only_webserver(command, env, home)
-                # a writable webserver on the same state for the API commands that follow
-                webserver = start_group(
-                    [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                     "-w", "workspace.yaml"],
-                    {**env, "DAGSTER_HOME": str(home / "dagster")}, cwd=PROJECT_ROOT,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                wait_for(lambda: answers(f"{url}/server_info"), 180, "the webserver")
+                check_read_only_webserver(command, env)
             else:
                 assert name in {"mkdir", "head", "dagster", "housing-api", "curl"}, readme_command
+                if url in command and webserver is None:
+                    # a writable webserver on the same state for the API commands
+                    webserver = start_group(
+                        [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
+                         "-w", "workspace.yaml"],
+                        {**env, "DAGSTER_HOME": str(home / "dagster")}, cwd=PROJECT_ROOT,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )  # fmt: skip
+                    wait_for(lambda: answers(f"{url}/server_info"), 180, "the webserver")
                 result = run(command, env)
                 check_outcome(readme_command, result)
             ran.append(name)
     finally:
-        if webserver is not None:
-            stop_group(webserver)
-    assert ran.count("dagster") >= 3 and "curl" in ran and "housing-api" in ran
+        for server in (webserver, scoring):
+            if server is not None:
+                stop_group(server)
+    assert ran.count("dagster") >= 4 and ran.count("curl") == 2 and "housing-api" in ran
 
 
 def check_outcome(readme_command: str, result: subprocess.CompletedProcess) -> None:
@@ -133,7 +140,10 @@ def check_outcome(readme_command: str, result: subprocess.CompletedProcess) -> N
         ) in output
         return
     assert result.returncode == 0, (readme_command, output[-3000:])
-    if readme_command.startswith("curl"):
+    if readme_command.startswith("curl") and SCORING_URL in readme_command:
+        (priced,) = json.loads(result.stdout)["predictions"]
+        assert 50_000 < priced["low"] < priced["estimate"] < priced["high"], priced
+    elif readme_command.startswith("curl"):
         nodes = json.loads(result.stdout)["data"]["assetNodes"]
         assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
             "boosted_price_model", "linear_price_model",
@@ -149,7 +159,7 @@ def check_outcome(readme_command: str, result: subprocess.CompletedProcess) -> N
         assert json.loads(result.stdout)["status"] == "SUCCESS"
 
 
-def check_read_only_webserver(command: str, env: dict, home: Path):
+def check_read_only_webserver(command: str, env: dict) -> None:
     port = free_port()
     command = re.sub(r"-p \d+", f"-p {port}", command)
     process = start_group(
@@ -162,3 +172,15 @@ def check_read_only_webserver(command: str, env: dict, home: Path):
         assert refused.returncode == 1 and "read-only" in refused.stderr, refused.stderr
     finally:
         stop_group(process)
+
+
+def start_scoring_server(env: dict, home: Path):
+    port = free_port()
+    server_env = scoring_server_env({**env, "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db"})
+    process = start_group(
+        scoring_server_command(port=port), server_env, cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: answers(f"{url}/ping"), 180, "the scoring server", interval=0.5)
+    return process, url
