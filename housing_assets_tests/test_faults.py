@@ -226,23 +226,28 @@ KILL_INSIDE_SWAP = textwrap.dedent(
 )
 
 
+RUN_PIPELINE = (
+    "from housing_assets.definitions import defs; import dagster as dg;"
+    "assert defs.resolve_job_def('housing_pipeline').execute_in_process("
+    "instance=dg.DagsterInstance.ephemeral()).success"
+)
+
+
+def run_child(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
 def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(tmp_path, ames_csv):
     env = child_env(tmp_path, HOUSING_SOURCE=str(ames_csv))
-    good = subprocess.run(
-        [sys.executable, "-c", "from housing_assets.definitions import defs; import dagster as dg;"
-         "assert defs.resolve_job_def('housing_pipeline').execute_in_process("
-         "instance=dg.DagsterInstance.ephemeral()).success"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    good = run_child(RUN_PIPELINE, env)
     assert good.returncode == 0, good.stderr[-3000:]
     before = table_fingerprints(tmp_path)
 
     smaller = tmp_path / "smaller.csv"  # a good feed whose tables differ from the published ones
     smaller.write_text(ames_text(ames_csv, lambda f: f.head(2000)))
-    killed = subprocess.run(
-        [sys.executable, "-c", KILL_INSIDE_SWAP],
-        env={**env, "HOUSING_SOURCE": str(smaller)}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    killed = run_child(KILL_INSIDE_SWAP, {**env, "HOUSING_SOURCE": str(smaller)})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
     after_kill = table_fingerprints(tmp_path)
@@ -251,11 +256,6 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(tmp_path,
     for table in set(before) - {"raw_housing"}:
         assert after_kill[table] == before[table], table
 
-    rerun = subprocess.run(
-        [sys.executable, "-c", "from housing_assets.definitions import defs; import dagster as dg;"
-         "assert defs.resolve_job_def('housing_pipeline').execute_in_process("
-         "instance=dg.DagsterInstance.ephemeral()).success"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    rerun = run_child(RUN_PIPELINE, env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert table_fingerprints(tmp_path) == before

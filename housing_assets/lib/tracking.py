@@ -11,10 +11,10 @@ import fcntl
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import cloudpickle
 import mlflow
@@ -30,6 +30,7 @@ from mlflow.types.schema import AnyType
 from housing_assets.lib.columns import AMES_COLUMNS
 from housing_assets.lib.valuation import DEFAULT_LEVEL, OUTPUT_COLUMNS, REQUIRED_COLUMNS
 
+T = TypeVar("T")
 TRACKING_ATTEMPTS = 3
 TRACKING_RETRY_SECONDS = 1.0
 RMSE_TAG = "test_rmse"
@@ -43,6 +44,20 @@ class TrackingUnavailable(RuntimeError):
     """The MLflow store did not answer; the message names its URI."""
 
 
+def with_retries(action: Callable[[], T], attempts: int, retry_seconds: float):
+    """(result, None) from the first attempt that succeeds, else (None, the last error); the
+    wait grows by `retry_seconds` after each failed attempt."""
+    error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            return action(), None
+        except Exception as caught:  # noqa: BLE001 - the caller names and raises it
+            error = caught
+        if attempt + 1 < attempts:
+            time.sleep(retry_seconds * (attempt + 1))
+    return None, error
+
+
 def ensure_experiment(tracking_uri: str, name: str, artifact_dir: Path | None = None) -> str:
     """Create the experiment if needed and return its id, retrying a bounded number of times.
 
@@ -53,19 +68,18 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_dir: Path | None = 
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     if artifact_dir is None and tracking_uri.startswith("sqlite:///"):
         artifact_dir = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
-    error: Exception | None = None
-    for attempt in range(TRACKING_ATTEMPTS):
-        try:
-            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-            experiment = client.get_experiment_by_name(name)
-            if experiment is not None:
-                return experiment.experiment_id
-            location = artifact_dir.resolve().as_uri() if artifact_dir else None
-            return client.create_experiment(name, artifact_location=location)
-        except Exception as caught:  # noqa: BLE001 - any failure here means the store is unusable
-            error = caught
-            if attempt + 1 < TRACKING_ATTEMPTS:
-                time.sleep(TRACKING_RETRY_SECONDS * (attempt + 1))
+
+    def get_or_create() -> str:
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = artifact_dir.resolve().as_uri() if artifact_dir else None
+        return client.create_experiment(name, artifact_location=location)
+
+    experiment_id, error = with_retries(get_or_create, TRACKING_ATTEMPTS, TRACKING_RETRY_SECONDS)
+    if error is None:
+        return experiment_id
     raise TrackingUnavailable(
         f"MLflow tracking store {tracking_uri} is unreachable or invalid after "
         f"{TRACKING_ATTEMPTS} attempts: {type(error).__name__}: {error}"
@@ -198,18 +212,18 @@ def current_champion(
     and then raised as ChampionUnavailable: counting it as "no champion" would promote any
     model that passes the gate.
     """
-    error: Exception | None = None
-    for attempt in range(attempts):
+
+    def read():
         try:
             return client.get_model_version_by_alias(model_name, alias)
-        except MlflowException as caught:
-            if alias_not_found(caught):
+        except MlflowException as error:
+            if alias_not_found(error):
                 return None
-            error = caught
-        except Exception as caught:  # noqa: BLE001 - a transport error is transient too
-            error = caught
-        if attempt + 1 < attempts:
-            time.sleep(retry_seconds * (attempt + 1))
+            raise
+
+    champion, error = with_retries(read, attempts, retry_seconds)
+    if error is None:
+        return champion
     raise ChampionUnavailable(
         f"Could not read {model_name}@{alias} from {client.tracking_uri} after {attempts} "
         f"attempts ({type(error).__name__}: {error}); the champion was left as it was"
