@@ -66,4 +66,8 @@ def _reset_mlflow_globals():
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which settings (and every child
+    # process) would then read as the session's store: drop it, then point MLflow back.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
