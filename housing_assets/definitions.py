@@ -1,9 +1,5 @@
 """The code location: assets, checks, jobs, schedules, sensors and resources, assembled."""
 
-# isort: off
-import housing_assets.gc_freeze  # noqa: F401  first: pauses the collector during the imports
-# isort: on
-
 import dagster as dg
 
 from housing_assets.assets import eda, ingestion, preparation, valuation

@@ -83,11 +83,6 @@ def alerts_log() -> Path:
     return state_dir() / "alerts" / "run_failures.log"
 
 
-def gc_freeze_enabled() -> bool:
-    """`HOUSING_GC_FREEZE=0` turns off the collector tweak of `housing_assets.gc_freeze`."""
-    return os.environ.get("HOUSING_GC_FREEZE", "1") != "0"
-
-
 def alert_webhook_url() -> str | None:
     """Optional: failed runs are also POSTed as JSON to `HOUSING_ALERT_WEBHOOK_URL`."""
     return os.environ.get("HOUSING_ALERT_WEBHOOK_URL") or None
