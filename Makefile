@@ -38,7 +38,7 @@ bench: $(STAMP)  ## benchmark scripts; each prints its figures
 bench-scale: $(STAMP)  ## the whole graph from the CLI at 1x, 10x, 100x vs the plain reference (~15 min)
 	$(BIN)/python benchmarks/bench_pipeline.py --scales 1 10 100 --repeats 3
 
-bench-soak: $(STAMP)  ## a 1x run on a state with a day of history against a fresh one (~30 min)
+bench-soak: $(STAMP)  ## a 1x run on a state with a day of history against a fresh one (~12 min)
 	$(BIN)/python benchmarks/bench_soak.py --repeats 3
 
 bench-serving: $(STAMP)  ## the champion's scoring server against the plain sklearn booster
