@@ -184,13 +184,11 @@ def describe_failure(result: dg.AssetCheckResult) -> str:
     return f"{result.check_name} ({shown}{detail})"
 
 
-def audit_failure(
-    key: dg.AssetKey, failed: Sequence[dg.AssetCheckResult], what: str = "table"
-) -> AuditFailed:
+def audit_failure(key: dg.AssetKey, failed: Sequence[dg.AssetCheckResult]) -> AuditFailed:
     rules = "; ".join(describe_failure(r) for r in failed)
     return AuditFailed(
         description=(
-            f"{key.to_user_string()} failed {len(failed)} blocking check(s), so the new {what} "
+            f"{key.to_user_string()} failed {len(failed)} blocking check(s), so the new table "
             f"was not published and the previous one stays: {rules}"
         ),
         metadata={"failed_checks": ", ".join(r.check_name for r in failed)},

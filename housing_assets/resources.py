@@ -33,13 +33,10 @@ from housing_assets.lib.warehouse import publish_tables, read_columns
 from housing_assets.metadata import column_schema
 
 
-class HousingSource(dg.ConfigurableResource):
-    """Where the Ames sales come from: a local CSV path or an http(s) URL."""
+class _SourceFile(dg.ConfigurableResource):
+    """A file in the source's format, read with a download deadline and a size cap."""
 
-    location: str = Field(
-        default=settings.source_location(),
-        description="Path or http(s) URL of an AmesHousing.csv-shaped file.",
-    )
+    location: str | None
     deadline_seconds: float = Field(
         default=DOWNLOAD_DEADLINE_SECONDS,
         gt=0,
@@ -55,7 +52,16 @@ class HousingSource(dg.ConfigurableResource):
         return load_source(self.location, self.deadline_seconds, self.max_bytes)
 
 
-class SubjectsSource(dg.ConfigurableResource):
+class HousingSource(_SourceFile):
+    """Where the Ames sales come from: a local CSV path or an http(s) URL."""
+
+    location: str = Field(
+        default=settings.source_location(),
+        description="Path or http(s) URL of an AmesHousing.csv-shaped file.",
+    )
+
+
+class SubjectsSource(_SourceFile):
     """The houses `price_estimates` prices: a path or URL in the source's format, or none for
     the test split's houses (estimates beside actual sale prices)."""
 
@@ -64,11 +70,6 @@ class SubjectsSource(dg.ConfigurableResource):
         description="Path or http(s) URL of an AmesHousing.csv-shaped file of houses to price; "
         "empty: the houses of the test split.",
     )
-    deadline_seconds: float = Field(default=DOWNLOAD_DEADLINE_SECONDS, gt=0)
-    max_bytes: int = Field(default=MAX_SOURCE_BYTES, gt=0)
-
-    def load(self) -> RawSource:
-        return load_source(self.location, self.deadline_seconds, self.max_bytes)
 
 
 WAREHOUSE_SCHEMA = "housing"

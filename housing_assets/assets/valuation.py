@@ -10,7 +10,6 @@ write-audit-publish like every table: a bad subjects file leaves the previous ta
 from collections.abc import Iterator
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
@@ -23,7 +22,7 @@ from housing_assets.checks import (
 )
 from housing_assets.lib.modeling import split_index
 from housing_assets.lib.tracking import load_champion
-from housing_assets.lib.valuation import interval_metrics
+from housing_assets.lib.valuation import priced_accuracy
 from housing_assets.lib.warehouse import read_columns, read_table
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import WAREHOUSE_SCHEMA, MlflowTracking, SubjectsSource
@@ -82,18 +81,7 @@ def price_estimates(
         f"Priced {len(table)} houses from {origin} with {settings.REGISTERED_MODEL} "
         f"v{version} (@{settings.CHAMPION_ALIAS}), {level:.0%} ranges"
     )
-    sold = table.dropna(subset=["sale_price"])
-    accuracy = {}
-    if len(sold):
-        error = sold["estimate"] - sold["sale_price"]
-        accuracy = {
-            "houses_with_sale_price": len(sold),
-            "interval_coverage": interval_metrics(sold["sale_price"], sold["low"], sold["high"])[
-                "interval_coverage"
-            ],
-            "rmse": float(np.sqrt(np.mean(error**2))),
-            "mae": float(np.mean(np.abs(error))),
-        }
+    accuracy = priced_accuracy(*(table[c] for c in ("sale_price", "estimate", "low", "high")))
     output = dg.Output(
         table,
         metadata={

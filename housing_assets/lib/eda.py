@@ -423,8 +423,9 @@ def permutation_r2_drops(
 ) -> np.ndarray:
     """sklearn's `permutation_importance` (R² scoring), with the same shuffles and result.
 
-    sklearn predicts once per feature and repeat, many small calls whose fixed cost dominates. Here the permuted copies of PERMUTATION_BATCH_FEATURES features are
-    stacked and predicted at once. As in sklearn, every feature gets a fresh generator from
+    sklearn predicts once per feature and repeat, many small calls whose fixed cost dominates.
+    Here the permuted copies of PERMUTATION_BATCH_FEATURES features are stacked and predicted
+    at once. As in sklearn, every feature gets a fresh generator from
     one seed, and each repeat shuffles the already shuffled column again. Returns the drops
     in R², shape (features, repeats).
     """

@@ -17,13 +17,12 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import NamedTuple
 
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from housing_assets.lib.tracking import current_champion
+from housing_assets.lib.tracking import current_champion, sqlite_path
 
 PAGE_SIZE = 500
 PARENT_RUN_TAG = "mlflow.parentRunId"
@@ -35,7 +34,6 @@ class RetentionReport(NamedTuple):
     runs_deleted: int
     logged_models_deleted: int
     versions_kept: int
-    collected: bool
 
 
 def all_versions(client: MlflowClient, model_name: str) -> list:
@@ -124,22 +122,14 @@ def prune_mlflow(
         if run.info.run_id not in needed_runs:
             client.delete_run(run.info.run_id)
             runs += 1
-    return RetentionReport(len(doomed), runs, logged_models, len(kept_versions), False)
-
-
-def sqlite_path(tracking_uri: str) -> Path | None:
-    return (
-        Path(tracking_uri.removeprefix("sqlite:///"))
-        if tracking_uri.startswith("sqlite:///")
-        else None
-    )
+    return RetentionReport(len(doomed), runs, logged_models, len(kept_versions))
 
 
 def collect_garbage(tracking_uri: str) -> bool:
     """Remove what is marked deleted for good: `mlflow gc`, then VACUUM for SQLite.
 
     Returns False for a tracking server (http/https): `mlflow gc` needs the server's backend
-    store, so it is run on the server's host (docs/deployment.md).
+    store, so it is run on the server's host (docs/deployment.md, Retention).
     """
     database = sqlite_path(tracking_uri)
     if database is None:

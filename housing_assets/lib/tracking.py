@@ -28,6 +28,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import AnyType
 
 from housing_assets.lib.columns import AMES_COLUMNS
+from housing_assets.lib.modeling import regression_metrics
 from housing_assets.lib.valuation import DEFAULT_LEVEL, OUTPUT_COLUMNS, REQUIRED_COLUMNS
 
 T = TypeVar("T")
@@ -42,6 +43,13 @@ INPUT_EXAMPLE_ROWS = 3
 
 class TrackingUnavailable(RuntimeError):
     """The MLflow store did not answer; the message names its URI."""
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a `sqlite:///` tracking URI, None for any other store."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///"))
 
 
 def with_retries(action: Callable[[], T], attempts: int, retry_seconds: float):
@@ -66,8 +74,9 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_dir: Path | None = 
     """
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    if artifact_dir is None and tracking_uri.startswith("sqlite:///"):
-        artifact_dir = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+    database = sqlite_path(tracking_uri)
+    if artifact_dir is None and database is not None:
+        artifact_dir = database.parent / "mlartifacts"
 
     def get_or_create() -> str:
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -230,12 +239,14 @@ def current_champion(
     ) from error
 
 
-def load_version(client: MlflowClient, model_name: str, version: str):
-    """The fitted sklearn estimator of a registered version, read from the client's store:
-    the one inside a valuation pyfunc, or a plain sklearn-flavour model."""
+def load_registered(client: MlflowClient, model_name: str, version: str, sklearn: bool = False):
+    """A registered version from the client's store: its pyfunc, or with `sklearn` its fitted
+    estimator (the one inside a valuation pyfunc, or a plain sklearn-flavour model)."""
     try:
         source = client.get_model_version_download_uri(model_name, version)
         model = mlflow.pyfunc.load_model(source)
+        if not sklearn:
+            return model
         if model.metadata.flavors.get("python_function", {}).get("loader_module") == (
             "mlflow.sklearn"
         ):
@@ -243,7 +254,7 @@ def load_version(client: MlflowClient, model_name: str, version: str):
         return model.unwrap_python_model().estimator
     except Exception as error:  # noqa: BLE001 - any failure to load is named and fails the step
         raise ChampionUnavailable(
-            f"Could not load {model_name} v{version} from {client.tracking_uri} to re-score it "
+            f"Could not load {model_name} v{version} from {client.tracking_uri} "
             f"({type(error).__name__}: {error}); the champion was left as it was"
         ) from error
 
@@ -254,14 +265,7 @@ def load_champion(client: MlflowClient, model_name: str, alias: str):
     if champion is None:
         return None, None
     version = str(champion.version)
-    try:
-        source = client.get_model_version_download_uri(model_name, version)
-        return version, mlflow.pyfunc.load_model(source)
-    except Exception as error:  # noqa: BLE001 - any failure to load is named and fails the step
-        raise ChampionUnavailable(
-            f"Could not load {model_name} v{version} ({alias}) from {client.tracking_uri} "
-            f"({type(error).__name__}: {error})"
-        ) from error
+    return version, load_registered(client, model_name, version)
 
 
 def rescore(model, X_test: pd.DataFrame, y_test: pd.Series) -> tuple[float, str | None]:
@@ -272,7 +276,7 @@ def rescore(model, X_test: pd.DataFrame, y_test: pd.Series) -> tuple[float, str 
         return math.inf, f"{type(error).__name__}: {error}"
     if not np.all(np.isfinite(predictions)):
         return math.inf, "non-finite predictions"
-    return float(np.sqrt(np.mean((np.asarray(y_test, dtype=float) - predictions) ** 2))), None
+    return regression_metrics(y_test, predictions)["rmse"], None
 
 
 @contextmanager
@@ -359,7 +363,7 @@ def register_decision(
         champion_version = str(champion.version) if champion else None
         champion_rmse, why = None, None
         if champion_version is not None:
-            model = load_version(client, model_name, champion_version)
+            model = load_registered(client, model_name, champion_version, sklearn=True)
             champion_rmse, why = rescore(model, X_test, y_test)
         decision = decide(challenger, champion_version, champion_rmse, why)
         client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)

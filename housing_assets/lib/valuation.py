@@ -133,6 +133,23 @@ def interval_metrics(y, low, high) -> dict[str, float]:
     }
 
 
+def priced_accuracy(sale_price, estimate, low, high) -> dict[str, float]:
+    """Error and range coverage of priced houses, on those with a sale price (none: {})."""
+    sold = ~np.isnan(np.asarray(sale_price, dtype=float))
+    if not sold.any():
+        return {}
+    y, estimate, low, high = (
+        np.asarray(v, dtype=float)[sold] for v in (sale_price, estimate, low, high)
+    )
+    errors = regression_metrics(y, estimate)
+    return {
+        "houses_with_sale_price": int(sold.sum()),
+        "interval_coverage": interval_metrics(y, low, high)["interval_coverage"],
+        "rmse": errors["rmse"],
+        "mae": errors["mae"],
+    }
+
+
 def backtest(template, X: pd.DataFrame, y: pd.Series, year: int = BACKTEST_YEAR) -> dict:
     """Refit on the sales before `year`, score on the sales of `year`: the future, not a
     random past. The range is calibrated on the earlier sales too."""
