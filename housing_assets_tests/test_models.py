@@ -5,6 +5,7 @@ import time
 import dagster as dg
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.model_selection import train_test_split
@@ -121,6 +122,12 @@ def test_champion_is_the_best_and_prices_raw_rows(pipeline_run, raw_frame, clean
     assert (priced["low"] < priced["estimate"]).all() and (
         priced["estimate"] < priced["high"]
     ).all()
+    # the file's text as the README's Python example sends it (empty fields as "") is the same
+    as_text = raw_rows.head(200).map(lambda v: "" if pd.isna(v) else str(v))
+    assert (as_text["Pool QC"] == "").sum() > 150
+    np.testing.assert_allclose(
+        model.predict(as_text)["estimate"], asset_predictions[:200], rtol=1e-6
+    )
     # coverage and width computed here equal what the asset logged
     meta = latest_metadata(instance, "boosted_price_model")
     if champion.tags["model_family"] == "boosted":
@@ -149,19 +156,16 @@ def test_a_miscalibrated_level_is_caught_by_the_coverage_check(pipeline_run, cle
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
     valuation = model.unwrap_python_model()
     split = split_housing(cleaned_frame)
-    estimate = valuation.estimator.predict(split.X_test)
     y = split.y_test.to_numpy()
     for level, passes in ((0.9, True), (0.5, False)):
-        low, high = valuation.calibration.interval(split.X_test, estimate, level)
-        coverage = float(np.mean((y >= low) & (y <= high)))
+        priced = valuation.ranges(split.X_test, level)
+        coverage = float(np.mean((y >= priced["low"]) & (y <= priced["high"])))
         result = interval_check_result(dg.AssetKey("m"), coverage, nominal=0.9)
         assert result.passed is passes, (level, coverage)
         assert result.metadata["observed_coverage"].value == coverage
 
 
 def test_bad_houses_are_named_not_tracebacks(pipeline_run, ames_csv):
-    import pandas as pd
-
     from housing_assets.lib.valuation import ValuationInputError
 
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")

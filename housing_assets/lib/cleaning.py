@@ -23,6 +23,7 @@ from housing_assets.lib.columns import (
     NONE_LEVEL,
     NUMERIC_FEATURES,
 )
+from housing_assets.lib.frames import with_columns
 from housing_assets.lib.ingest import whole_numbers_as_int
 
 IMPUTED_COLUMNS = "imputed_columns"
@@ -43,46 +44,56 @@ def drop_duplicate_pids(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return frame.loc[~duplicated].reset_index(drop=True), int(duplicated.sum())
 
 
-def category_text(values: pd.Series, code: bool = False) -> pd.Series:
+def category_text(values: pd.Series, code: bool = False) -> np.ndarray:
     """Values as stripped text, missing as None; a numeric code 20.0 becomes '20'.
 
     Works on the distinct values only (a column has a handful), so it stays cheap at scale.
     """
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    codes, distinct = pd.factorize(values.to_numpy(), use_na_sentinel=True)
     text = [str(int(v)) if code else str(v).strip() for v in distinct]
     lookup = np.array([*text, None], dtype=object)  # code -1 (missing) picks the final None
-    return pd.Series(lookup[codes], index=values.index, dtype=object)
+    return lookup[codes]
 
 
 def fix_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Codes and categories become text without stray whitespace (e.g. 'WD ' -> 'WD')."""
-    frame = frame.copy()
-    for column in CATEGORICAL_COLUMNS:
-        frame[column] = category_text(frame[column], code=column in CODE_COLUMNS)
-    return frame
+    return with_columns(
+        frame,
+        {
+            column: category_text(frame[column], code=column in CODE_COLUMNS)
+            for column in CATEGORICAL_COLUMNS
+        },
+    )
 
 
 def fill_absent_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """NA where the house has no such feature: level 'None' for categories, 0 for numbers."""
-    frame = frame.copy()
+    filled: dict[str, np.ndarray] = {}  # the columns changed so far, in order of the rules
+
+    def values(column: str) -> np.ndarray:
+        return filled[column] if column in filled else frame[column].to_numpy()
+
     counts: dict[str, int] = {}
     for feature in ABSENT_FEATURES:
-        absent = frame[feature.indicator].isna()
+        absent = pd.isna(values(feature.indicator))
         if feature.presence is not None:
-            absent &= frame[feature.presence].fillna(0).eq(0)
-        for column in feature.categorical:
-            frame[column] = frame[column].astype(object)
-            fill = absent & frame[column].isna()
-            frame.loc[fill, column] = NONE_LEVEL
+            presence = values(feature.presence)
+            absent &= pd.isna(presence) | (presence == 0)
+        for column in (*feature.categorical, *feature.numeric):
+            categorical = column in feature.categorical
+            current = values(column)
+            fill = absent & pd.isna(current)
+            if categorical or fill.any():
+                current = current.astype(object) if categorical else current.copy()
+                current[fill] = NONE_LEVEL if categorical else 0
+                filled[column] = current
             counts[column] = counts.get(column, 0) + int(fill.sum())
-        for column in feature.numeric:
-            fill = absent & frame[column].isna()
-            frame.loc[fill, column] = 0
-            counts[column] = counts.get(column, 0) + int(fill.sum())
-    fill = frame["Garage Yr Blt"].isna()
-    frame.loc[fill, "Garage Yr Blt"] = frame.loc[fill, "Year Built"]
+    garage_year = values("Garage Yr Blt")
+    fill = pd.isna(garage_year)
+    if fill.any():
+        filled["Garage Yr Blt"] = np.where(fill, values("Year Built"), garage_year)
     counts["Garage Yr Blt"] = int(fill.sum())
-    return frame, {column: n for column, n in counts.items() if n}
+    return with_columns(frame, filled), {column: n for column, n in counts.items() if n}
 
 
 def impute_lot_frontage_by_neighborhood(frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,20 +147,30 @@ def restore_imputed_gaps(cleaned: pd.DataFrame) -> pd.DataFrame:
 
 def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Totals, ages and quality-by-size interactions: the strongest single price signals."""
-    frame = frame.copy()
-    frame["Total SF"] = frame["Total Bsmt SF"] + frame["1st Flr SF"] + frame["2nd Flr SF"]
-    frame["Total Bathrooms"] = (
-        frame["Full Bath"] + 0.5 * frame["Half Bath"]
-        + frame["Bsmt Full Bath"] + 0.5 * frame["Bsmt Half Bath"]
-    )  # fmt: skip
-    frame["House Age"] = frame["Yr Sold"] - frame["Year Built"]
-    frame["Years Since Remodel"] = frame["Yr Sold"] - frame["Year Remod/Add"]
-    frame["Total Porch SF"] = frame[
-        ["Wood Deck SF", "Open Porch SF", "Enclosed Porch", "3Ssn Porch", "Screen Porch"]
-    ].sum(axis=1)
-    frame["Qual x Living Area"] = frame["Overall Qual"] * frame["Gr Liv Area"]
-    frame["Qual x Total SF"] = frame["Overall Qual"] * frame["Total SF"]
-    return frame
+
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy()
+
+    total_sf = column("Total Bsmt SF") + column("1st Flr SF") + column("2nd Flr SF")
+    porches = ("Wood Deck SF", "Open Porch SF", "Enclosed Porch", "3Ssn Porch", "Screen Porch")
+    return with_columns(
+        frame,
+        {
+            "Total SF": total_sf,
+            "Total Bathrooms": (
+                column("Full Bath")
+                + 0.5 * column("Half Bath")
+                + column("Bsmt Full Bath")
+                + 0.5 * column("Bsmt Half Bath")
+            ),  # fmt: skip
+            "House Age": column("Yr Sold") - column("Year Built"),
+            "Years Since Remodel": column("Yr Sold") - column("Year Remod/Add"),
+            # A porch area not given counts as none, as pandas' sum would.
+            "Total Porch SF": np.nansum(np.column_stack([column(p) for p in porches]), axis=1),
+            "Qual x Living Area": column("Overall Qual") * column("Gr Liv Area"),
+            "Qual x Total SF": column("Overall Qual") * total_sf,
+        },
+    )
 
 
 def add_zscores(frame: pd.DataFrame, columns) -> pd.DataFrame:

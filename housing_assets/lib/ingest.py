@@ -23,6 +23,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_COLUMNS
+from housing_assets.lib.frames import with_columns
 from housing_assets.settings import is_url
 
 DOWNLOAD_DEADLINE_SECONDS = 60.0
@@ -147,20 +148,20 @@ def whole_numbers_as_int(frame: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.Dat
 def numbers_from_text(
     frame: pd.DataFrame, columns=NUMERIC_COLUMNS
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Text columns as numbers, and a description of each column with text that is not one."""
-    frame = frame.copy()
-    problems = []
+    """Columns of text (or numbers held as objects) as numbers, and a description of each
+    column with text that is not one."""
+    numbers, problems = {}, []
     for column in columns:
-        text = frame[column].str.strip()
-        numbers = pd.to_numeric(text, errors="coerce")
-        bad = text.notna() & numbers.isna()
+        values = frame[column].to_numpy(object, copy=True)
+        values[:] = [v.strip() if isinstance(v, str) else v for v in values]
+        numbers[column] = pd.to_numeric(values, errors="coerce")
+        bad = pd.notna(values) & pd.isna(numbers[column])
         if bad.any():
-            examples = ", ".join(repr(v) for v in text[bad].unique()[:EXAMPLES_IN_MESSAGE])
+            examples = ", ".join(repr(v) for v in pd.unique(values[bad])[:EXAMPLES_IN_MESSAGE])
             problems.append(
                 f"column '{column}' has {int(bad.sum())} non-numeric value(s): {examples}"
             )
-        frame[column] = numbers
-    return frame, problems
+    return with_columns(frame, numbers), problems
 
 
 def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:

@@ -106,7 +106,14 @@ def model_input_columns() -> list[str]:
 
 def feature_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The model's columns of cleaned rows, numbers as float64 (a gap is NaN in any of them)."""
-    return rows[list(FEATURES)].astype({column: "float64" for column in MODEL_NUMERIC})
+    numeric = set(MODEL_NUMERIC)
+    return pd.DataFrame(
+        {
+            column: rows[column].to_numpy("float64") if column in numeric else rows[column]
+            for column in FEATURES
+        },
+        index=rows.index,
+    )
 
 
 def model_features(cleaned: pd.DataFrame) -> pd.DataFrame:

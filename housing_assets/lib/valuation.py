@@ -10,9 +10,11 @@ returns per house an `estimate` and a `low`-`high` range for a level (default 90
 The range is normalised split-conformal prediction on log prices (Lei et al., 2018):
 - out-of-fold predictions on the training split (K folds, each model refitted on the other
   folds) give honest log residuals r_i, as the test split will see them;
-- a small gradient-boosted "difficulty" model learns |r| from the features, so a house like
-  the ones the model misses (large, old, unusual) gets a wider range and a typical one a
-  narrower one; its values for the calibration rows are themselves out of fold;
+- a small gradient-boosted "difficulty" model learns |r| from the price model's own encoded
+  features (the matrix its Pipeline's preprocessing makes, so a house is encoded once for
+  both), so a house like the ones the model misses (large, old, unusual) gets a wider range
+  and a typical one a narrower one; its values for the calibration rows are themselves out of
+  fold;
 - the scores |r_i| / sigma_i give the conformal quantile q for a level, and a house's range is
   estimate x exp(-/+ q * sigma(x)).
 Everything is fitted on the training split only. The plain method (one width for every house)
@@ -27,7 +29,8 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from sklearn.base import clone
-from sklearn.model_selection import KFold
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.model_selection import KFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from housing_assets.lib.cleaning import clean_rows
@@ -78,50 +81,60 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(np.sort(scores)[rank - 1])
 
 
-def _difficulty_model():
-    """Gradient-boosted trees on the model's own preprocessing, predicting |log residual|."""
-    return (
-        build_boosted_model()
-        .regressor.set_params(model__max_iter=DIFFICULTY_TREES)
-        .set_params(model__random_state=RANDOM_STATE)
+def encoded_features(estimator, X: pd.DataFrame) -> np.ndarray:
+    """The matrix a fitted price model's regressor reads: its Pipeline without the last step."""
+    return estimator.regressor_[:-1].transform(X)
+
+
+def _difficulty_model(price_model) -> HistGradientBoostingRegressor:
+    """Boosted trees on the price model's encoded features, predicting |log residual|.
+
+    The project's booster settings with fewer trees; the encoded nominal columns of the
+    booster stay categorical splits (the linear model's one-hot columns are plain numbers).
+    """
+    booster = build_boosted_model().regressor.named_steps["model"]
+    return booster.set_params(
+        max_iter=DIFFICULTY_TREES,
+        categorical_features=getattr(price_model, "categorical_features", None),
     )
 
 
 class IntervalCalibration(NamedTuple):
-    difficulty: object  # fitted: features -> expected |log residual|
+    difficulty: HistGradientBoostingRegressor  # fitted: encoded features -> |log residual|
     scores: np.ndarray  # |r_i| / sigma_i of the calibration rows, out of fold
 
-    def sigma(self, X: pd.DataFrame) -> np.ndarray:
-        return np.clip(self.difficulty.predict(X), MIN_SIGMA, None)
+    def sigma(self, encoded: np.ndarray) -> np.ndarray:
+        return np.clip(self.difficulty.predict(encoded), MIN_SIGMA, None)
 
     def interval(
-        self, X: pd.DataFrame, estimate: np.ndarray, level: float = DEFAULT_LEVEL
+        self, encoded: np.ndarray, estimate: np.ndarray, level: float = DEFAULT_LEVEL
     ) -> tuple[np.ndarray, np.ndarray]:
-        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(X))
+        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(encoded))
         return estimate / spread, estimate * spread
 
 
-def out_of_fold_predictions(template, X: pd.DataFrame, y: pd.Series, folds: int) -> np.ndarray:
-    predictions = np.empty(len(X))
-    for train, held_out in KFold(folds, shuffle=True, random_state=RANDOM_STATE).split(X):
-        model = clone(template).fit(X.iloc[train], y.iloc[train])
-        predictions[held_out] = model.predict(X.iloc[held_out])
-    return predictions
+def _folds(folds: int) -> KFold:
+    return KFold(folds, shuffle=True, random_state=RANDOM_STATE)
 
 
 def calibrate_intervals(
-    template, X: pd.DataFrame, y: pd.Series, folds: int = CALIBRATION_FOLDS
+    estimator, X: pd.DataFrame, y: pd.Series, folds: int = CALIBRATION_FOLDS
 ) -> IntervalCalibration:
-    """Normalised conformal calibration of `template` (an unfitted model) on these rows only."""
+    """Normalised conformal calibration of a fitted price model on these rows only.
+
+    Out-of-fold predictions refit a copy of `estimator` on the other folds; the difficulty
+    model reads the rows as `estimator` encodes them.
+    """
     X, y = row_sample(X, y, CALIBRATION_MAX_ROWS)
     with threadpool_limits(limits=1, user_api="openmp"):
-        predictions = out_of_fold_predictions(template, X, y, folds)
+        predictions = cross_val_predict(clone(estimator), X, y, cv=_folds(folds))
         residual = np.abs(np.log(y.to_numpy(float)) - np.log(predictions))
-        target = pd.Series(residual, index=X.index)
+        encoded = encoded_features(estimator, X)
+        difficulty = _difficulty_model(estimator.regressor_[-1])
         sigma = np.clip(
-            out_of_fold_predictions(_difficulty_model(), X, target, folds), MIN_SIGMA, None
+            cross_val_predict(difficulty, encoded, residual, cv=_folds(folds)), MIN_SIGMA, None
         )
-        difficulty = _difficulty_model().fit(X, target)
+        difficulty.fit(encoded, residual)
     return IntervalCalibration(difficulty, residual / sigma)
 
 
@@ -161,8 +174,8 @@ def backtest(template, X: pd.DataFrame, y: pd.Series, year: int = BACKTEST_YEAR)
     with threadpool_limits(limits=1, user_api="openmp"):
         model = clone(template).fit(X_past, y_past)
     estimate = model.predict(X_future)
-    low, high = calibrate_intervals(template, X_past, y_past, BACKTEST_FOLDS).interval(
-        X_future, estimate
+    low, high = calibrate_intervals(model, X_past, y_past, BACKTEST_FOLDS).interval(
+        encoded_features(model, X_future), estimate
     )
     metrics = regression_metrics(y_future, estimate)
     return {
@@ -183,20 +196,16 @@ def houses_as_cleaned_rows(houses: pd.DataFrame, where: str = "the input") -> pd
         raise ValuationInputError(
             f"{where} lacks {len(missing)} required column(s): {', '.join(missing)}"
         )
-    frame = houses.reindex(columns=list(AMES_COLUMNS))
+    # An empty field is a missing value, as when the source file is read (`lib.ingest`).
+    frame = houses.reindex(columns=list(AMES_COLUMNS)).replace("", None)
     # Text from a request ("1710") is read as the source file's numbers are; a number that is
     # not one is named with its column.
     text = [c for c in NUMERIC_COLUMNS if not pd.api.types.is_numeric_dtype(frame[c])]
     if text:
-        frame[text] = frame[text].apply(lambda values: values.map(_as_text))
         frame, problems = numbers_from_text(frame, text)
         if problems:
             raise ValuationInputError(f"{where}: " + "; ".join(problems))
     return clean_rows(frame)
-
-
-def _as_text(value):
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 class HousePriceModel(mlflow.pyfunc.PythonModel):
@@ -207,11 +216,15 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         self.calibration = calibration
         self.level = level
 
+    def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
+        """Estimate, low and high for model features (`lib.modeling.feature_frame`)."""
+        encoded = encoded_features(self.estimator, X)
+        estimate = self.estimator.inverse_func(self.estimator.regressor_[-1].predict(encoded))
+        low, high = self.calibration.interval(encoded, estimate, level or self.level)
+        return pd.DataFrame({"estimate": estimate, "low": low, "high": high}, index=X.index)
+
     def price(self, houses: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
-        X = feature_frame(houses_as_cleaned_rows(houses))
-        estimate = self.estimator.predict(X)
-        low, high = self.calibration.interval(X, estimate, level or self.level)
-        return pd.DataFrame({"estimate": estimate, "low": low, "high": high}, index=houses.index)
+        return self.ranges(feature_frame(houses_as_cleaned_rows(houses)), level)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         return self.price(model_input, (params or {}).get("level"))
@@ -230,8 +243,10 @@ def build_valuation(
     Calibration sees the training split only; the test split scores the ranges once. The
     backtest refits a copy on every sale before 2010 and scores it on the 2010 sales.
     """
-    calibration = calibrate_intervals(clone(estimator), split.X_train, split.y_train)
-    low, high = calibration.interval(split.X_test, test_estimates, level)
+    calibration = calibrate_intervals(estimator, split.X_train, split.y_train)
+    low, high = calibration.interval(
+        encoded_features(estimator, split.X_test), test_estimates, level
+    )
     scored = interval_metrics(split.y_test, low, high)
     X_all, y_all = (
         pd.concat([split.X_train, split.X_test]),
