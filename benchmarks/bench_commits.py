@@ -1,0 +1,88 @@
+"""Benchmark: a 1x whole-graph run at two or more commits, side by side in one session.
+
+"No more than N% slower than before" needs both sides measured on the same machine at the same
+time: this machine's run time drifts by more than 5% over minutes. For each commit it checks
+out a temporary git worktree and runs this environment's `dagster asset materialize -m
+housing_assets.definitions --select '*'` from it (the worktree goes first on the import path),
+each over its own state directory, warmed by one untimed run. Timed runs are interleaved, the
+order reversed every round, and the medians of wall and CPU seconds are printed with each
+commit's difference from the first. The commits must run on this environment's packages.
+
+    .venv/bin/python benchmarks/bench_commits.py BEFORE AFTER [--repeats 5]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_pipeline import bench_env
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+MATERIALIZE = [str(BIN / "dagster"), "asset", "materialize", "-m", "housing_assets.definitions",
+               "--select", "*"]  # fmt: skip
+
+
+def timed_run(tree: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        MATERIALIZE, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    errors = process.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the run at {tree} failed:\n{errors[-3000:]}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("commits", nargs="+", help="git revisions; the first is the baseline")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-commits-") as root:
+        envs: dict[str, tuple[Path, dict[str, str]]] = {}
+        for index, commit in enumerate(args.commits):
+            tree = Path(root) / f"tree{index}"
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            env = bench_env(Path(root) / f"state{index}", tree / "data" / "AmesHousing.csv")
+            env["PYTHONPATH"] = str(tree)
+            envs[commit] = (tree, env)
+        try:
+            for tree, env in envs.values():
+                timed_run(tree, env)  # the untimed first run creates the state
+            figures: dict[str, list[tuple[float, float]]] = {c: [] for c in args.commits}
+            for round_ in range(args.repeats):
+                order = args.commits if round_ % 2 == 0 else args.commits[::-1]
+                for commit in order:
+                    figures[commit].append(timed_run(*envs[commit]))
+                    wall, cpu = figures[commit][-1]
+                    print(f"round {round_ + 1}: {commit} wall {wall:.2f} s, cpu {cpu:.2f} s")
+        finally:
+            for tree, _ in envs.values():
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                    check=False, capture_output=True,
+                )  # fmt: skip
+    baseline = statistics.median(wall for wall, _ in figures[args.commits[0]])
+    print(f"1x whole-graph run, medians of {args.repeats} interleaved warm runs")
+    for commit, runs in figures.items():
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        print(
+            f"{commit:<14} wall {wall:6.2f} s ({100 * (wall / baseline - 1):+5.1f}%)  "
+            f"cpu {cpu:6.2f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
