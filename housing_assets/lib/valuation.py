@@ -10,11 +10,10 @@ returns per house an `estimate` and a `low`-`high` range for a level (default 90
 The range is normalised split-conformal prediction on log prices (Lei et al., 2018):
 - out-of-fold predictions on the training split (K folds, each model refitted on the other
   folds) give honest log residuals r_i, as the test split will see them;
-- a small gradient-boosted "difficulty" model learns |r| from the price model's own encoded
-  features (the matrix its Pipeline's preprocessing makes, so a house is encoded once for
-  both), so a house like the ones the model misses (large, old, unusual) gets a wider range
-  and a typical one a narrower one; its values for the calibration rows are themselves out of
-  fold;
+- a small gradient-boosted "difficulty" model learns |r| from the booster's encoding of the
+  features (for the booster, its own encoded matrix, so a house is encoded once), so a house
+  like the ones the model misses (large, old, unusual) gets a wider range and a typical one
+  a narrower one; its values for the calibration rows are themselves out of fold;
 - the scores |r_i| / sigma_i give the conformal quantile q for a level, and a house's range is
   estimate x exp(-/+ q * sigma(x)).
 Everything is fitted on the training split only. The plain method (one width for every house)
@@ -86,30 +85,36 @@ def encoded_features(estimator, X: pd.DataFrame) -> np.ndarray:
     return estimator.regressor_[:-1].transform(X)
 
 
-def _difficulty_model(price_model) -> HistGradientBoostingRegressor:
-    """Boosted trees on the price model's encoded features, predicting |log residual|.
-
-    The project's booster settings with fewer trees; the encoded nominal columns of the
-    booster stay categorical splits (the linear model's one-hot columns are plain numbers).
-    """
-    booster = build_boosted_model().regressor.named_steps["model"]
-    return booster.set_params(
-        max_iter=DIFFICULTY_TREES,
-        categorical_features=getattr(price_model, "categorical_features", None),
+def _difficulty_model() -> HistGradientBoostingRegressor:
+    """The project's booster with fewer trees, reading the booster's encoding of a house."""
+    return (
+        build_boosted_model().regressor.named_steps["model"].set_params(max_iter=DIFFICULTY_TREES)
     )
 
 
 class IntervalCalibration(NamedTuple):
-    difficulty: HistGradientBoostingRegressor  # fitted: encoded features -> |log residual|
+    # Fitted on the training split: a house -> the booster's encoding of it. For the booster,
+    # that is its own preprocessing, and `shares_encoding` lets a caller that has already
+    # encoded the houses for the price model pass that matrix instead of encoding them again.
+    encoder: object
+    shares_encoding: bool
+    difficulty: HistGradientBoostingRegressor  # fitted: encoded house -> |log residual|
     scores: np.ndarray  # |r_i| / sigma_i of the calibration rows, out of fold
 
-    def sigma(self, encoded: np.ndarray) -> np.ndarray:
-        return np.clip(self.difficulty.predict(encoded), MIN_SIGMA, None)
+    def sigma(self, X: pd.DataFrame, encoded: np.ndarray | None = None) -> np.ndarray:
+        """`encoded`: optionally, X as the price model encodes it (`encoded_features`)."""
+        shared = self.shares_encoding and encoded is not None
+        features = encoded if shared else self.encoder.transform(X)
+        return np.clip(self.difficulty.predict(features), MIN_SIGMA, None)
 
     def interval(
-        self, encoded: np.ndarray, estimate: np.ndarray, level: float = DEFAULT_LEVEL
+        self,
+        X: pd.DataFrame,
+        estimate: np.ndarray,
+        level: float = DEFAULT_LEVEL,
+        encoded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(encoded))
+        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(X, encoded))
         return estimate / spread, estimate * spread
 
 
@@ -122,20 +127,27 @@ def calibrate_intervals(
 ) -> IntervalCalibration:
     """Normalised conformal calibration of a fitted price model on these rows only.
 
-    Out-of-fold predictions refit a copy of `estimator` on the other folds; the difficulty
-    model reads the rows as `estimator` encodes them.
+    Out-of-fold predictions refit a copy of `estimator` on the other folds. The difficulty
+    model reads the booster's encoding of the rows: the booster's own matrix, or for another
+    model (the linear one's splines and one-hot columns are four times as wide, and slower to
+    grow trees on) the booster's preprocessing fitted on these rows.
     """
     X, y = row_sample(X, y, CALIBRATION_MAX_ROWS)
     with threadpool_limits(limits=1, user_api="openmp"):
         predictions = cross_val_predict(clone(estimator), X, y, cv=_folds(folds))
         residual = np.abs(np.log(y.to_numpy(float)) - np.log(predictions))
-        encoded = encoded_features(estimator, X)
-        difficulty = _difficulty_model(estimator.regressor_[-1])
+        shares_encoding = isinstance(estimator.regressor_[-1], HistGradientBoostingRegressor)
+        if shares_encoding:
+            encoder = estimator.regressor_[:-1]
+        else:
+            encoder = build_boosted_model().regressor.named_steps["preprocess"].fit(X)
+        features = encoder.transform(X)
+        difficulty = _difficulty_model()
         sigma = np.clip(
-            cross_val_predict(difficulty, encoded, residual, cv=_folds(folds)), MIN_SIGMA, None
+            cross_val_predict(difficulty, features, residual, cv=_folds(folds)), MIN_SIGMA, None
         )
-        difficulty.fit(encoded, residual)
-    return IntervalCalibration(difficulty, residual / sigma)
+        difficulty.fit(features, residual)
+    return IntervalCalibration(encoder, shares_encoding, difficulty, residual / sigma)
 
 
 def interval_metrics(y, low, high) -> dict[str, float]:
@@ -175,7 +187,7 @@ def backtest(template, X: pd.DataFrame, y: pd.Series, year: int = BACKTEST_YEAR)
         model = clone(template).fit(X_past, y_past)
     estimate = model.predict(X_future)
     low, high = calibrate_intervals(model, X_past, y_past, BACKTEST_FOLDS).interval(
-        encoded_features(model, X_future), estimate
+        X_future, estimate
     )
     metrics = regression_metrics(y_future, estimate)
     return {
@@ -220,7 +232,7 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         """Estimate, low and high for model features (`lib.modeling.feature_frame`)."""
         encoded = encoded_features(self.estimator, X)
         estimate = self.estimator.inverse_func(self.estimator.regressor_[-1].predict(encoded))
-        low, high = self.calibration.interval(encoded, estimate, level or self.level)
+        low, high = self.calibration.interval(X, estimate, level or self.level, encoded)
         return pd.DataFrame({"estimate": estimate, "low": low, "high": high}, index=X.index)
 
     def price(self, houses: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
@@ -244,9 +256,7 @@ def build_valuation(
     backtest refits a copy on every sale before 2010 and scores it on the 2010 sales.
     """
     calibration = calibrate_intervals(estimator, split.X_train, split.y_train)
-    low, high = calibration.interval(
-        encoded_features(estimator, split.X_test), test_estimates, level
-    )
+    low, high = calibration.interval(split.X_test, test_estimates, level)
     scored = interval_metrics(split.y_test, low, high)
     X_all, y_all = (
         pd.concat([split.X_train, split.X_test]),
