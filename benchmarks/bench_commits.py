@@ -31,12 +31,13 @@ MATERIALIZE = [str(BIN / "dagster"), "asset", "materialize", "-m", "housing_asse
 def timed_run(tree: Path, env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds of one run process."""
     started = time.perf_counter()
-    process = subprocess.Popen(
+    with subprocess.Popen(
         MATERIALIZE, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    errors = process.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    ) as process:
+        errors = process.stderr.read().decode(errors="replace")
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
         raise SystemExit(f"the run at {tree} failed:\n{errors[-3000:]}")
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
@@ -46,36 +47,38 @@ def main() -> None:
     parser.add_argument("commits", nargs="+", help="git revisions; the first is the baseline")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    trees: list[tuple[Path, dict[str, str]]] = []
+    figures: list[list[tuple[float, float]]] = [[] for _ in args.commits]
     with tempfile.TemporaryDirectory(prefix="bench-commits-") as root:
-        envs: dict[str, tuple[Path, dict[str, str]]] = {}
-        for index, commit in enumerate(args.commits):
-            tree = Path(root) / f"tree{index}"
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit],
-                check=True, capture_output=True,
-            )  # fmt: skip
-            env = bench_env(Path(root) / f"state{index}", tree / "data" / "AmesHousing.csv")
-            env["PYTHONPATH"] = str(tree)
-            envs[commit] = (tree, env)
         try:
-            for tree, env in envs.values():
+            for index, commit in enumerate(args.commits):
+                tree = Path(root) / f"tree{index}"
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+                env = bench_env(Path(root) / f"state{index}", tree / "data" / "AmesHousing.csv")
+                env["PYTHONPATH"] = str(tree)
+                trees.append((tree, env))
+            for tree, env in trees:
                 timed_run(tree, env)  # the untimed first run creates the state
-            figures: dict[str, list[tuple[float, float]]] = {c: [] for c in args.commits}
             for round_ in range(args.repeats):
-                order = args.commits if round_ % 2 == 0 else args.commits[::-1]
-                for commit in order:
-                    figures[commit].append(timed_run(*envs[commit]))
-                    wall, cpu = figures[commit][-1]
-                    print(f"round {round_ + 1}: {commit} wall {wall:.2f} s, cpu {cpu:.2f} s")
+                order = range(len(trees)) if round_ % 2 == 0 else reversed(range(len(trees)))
+                for index in order:
+                    figures[index].append(timed_run(*trees[index]))
+                    wall, cpu = figures[index][-1]
+                    print(
+                        f"round {round_ + 1}: {args.commits[index]} wall {wall:.2f} s, cpu {cpu:.2f} s"
+                    )
         finally:
-            for tree, _ in envs.values():
+            for tree, _ in trees:
                 subprocess.run(
                     ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
                     check=False, capture_output=True,
                 )  # fmt: skip
-    baseline = statistics.median(wall for wall, _ in figures[args.commits[0]])
+    baseline = statistics.median(wall for wall, _ in figures[0])
     print(f"1x whole-graph run, medians of {args.repeats} interleaved warm runs")
-    for commit, runs in figures.items():
+    for commit, runs in zip(args.commits, figures, strict=True):
         wall = statistics.median(w for w, _ in runs)
         cpu = statistics.median(c for _, c in runs)
         print(

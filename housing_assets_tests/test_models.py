@@ -16,6 +16,7 @@ from housing_assets.lib.modeling import (
     BOOSTER_MAX_LEAF_NODES,
     FEATURES,
     TrainingDataError,
+    build_boosted_model,
     split_housing,
     split_index,
     train_and_score,
@@ -163,6 +164,33 @@ def test_a_miscalibrated_level_is_caught_by_the_coverage_check(pipeline_run, cle
         result = interval_check_result(dg.AssetKey("m"), coverage, nominal=0.9)
         assert result.passed is passes, (level, coverage)
         assert result.metadata["observed_coverage"].value == coverage
+
+
+def test_a_champion_registered_before_the_shared_encoding_still_prices(cleaned_frame):
+    """Champions pickled when the range model was a whole Pipeline (two fields) still load:
+    unpickling a NamedTuple passes the stored fields to its constructor."""
+    from housing_assets.lib.valuation import (
+        DIFFICULTY_TREES,
+        MIN_SIGMA,
+        HousePriceModel,
+        IntervalCalibration,
+    )
+
+    split = split_housing(cleaned_frame)
+    X, y = split.X_train.head(600), split.y_train.head(600)
+    estimator = build_boosted_model().set_params(regressor__model__max_iter=20).fit(X, y)
+    residual = np.abs(np.log(y.to_numpy()) - np.log(estimator.predict(X)))
+    old_difficulty = build_boosted_model().regressor.set_params(model__max_iter=DIFFICULTY_TREES)
+    old_difficulty.fit(X, residual)
+    old = IntervalCalibration.__new__(IntervalCalibration, old_difficulty, residual / 0.05)
+    assert old.encoder is None and old.shares_encoding is False
+    priced = HousePriceModel(estimator, old).ranges(split.X_test.head(50))
+    sigma = np.clip(old_difficulty.predict(split.X_test.head(50)), MIN_SIGMA, None)
+    spread = np.exp(np.sort(residual / 0.05)[int(np.ceil(601 * 0.9)) - 1] * sigma)
+    np.testing.assert_allclose(priced["high"] / priced["estimate"], spread, rtol=1e-9)
+    np.testing.assert_allclose(
+        priced["estimate"], estimator.predict(split.X_test.head(50)), rtol=1e-9
+    )
 
 
 def test_bad_houses_are_named_not_tracebacks(pipeline_run, ames_csv):

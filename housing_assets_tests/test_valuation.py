@@ -175,6 +175,7 @@ def test_the_scoring_server_prices_one_raw_house(scoring_server, ames_csv):
     [
         ("missing-column", "Lot Area"),
         ("text-in-living-area", "column 'Gr Liv Area' has 1 non-numeric value(s): 'abc'"),
+        ("list-in-lot-area", "column 'Lot Area' has 1 non-numeric value(s): '[8450, 9600]'"),
         ("empty-body", "JSON"),
         ("no-rows", "no house to price (0 rows)"),
     ],
@@ -185,6 +186,8 @@ def test_bad_requests_get_a_4xx_naming_the_problem(scoring_server, ames_csv, bod
         house.pop("Lot Area")
     if body == "text-in-living-area":
         house["Gr Liv Area"] = "abc"
+    if body == "list-in-lot-area":
+        house["Lot Area"] = [8450, 9600]
     if body == "empty-body":
         answer = requests.post(
             f"{scoring_server}/invocations", data=b"", headers={"Content-Type": "application/json"}

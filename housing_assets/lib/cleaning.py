@@ -165,7 +165,7 @@ def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
             ),  # fmt: skip
             "House Age": column("Yr Sold") - column("Year Built"),
             "Years Since Remodel": column("Yr Sold") - column("Year Remod/Add"),
-            # A porch area not given counts as none, as pandas' sum would.
+            # A porch area not given counts as 0.
             "Total Porch SF": np.nansum(np.column_stack([column(p) for p in porches]), axis=1),
             "Qual x Living Area": column("Overall Qual") * column("Gr Liv Area"),
             "Qual x Total SF": column("Overall Qual") * total_sf,

@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_COLUMNS
@@ -153,7 +154,8 @@ def numbers_from_text(
     numbers, problems = {}, []
     for column in columns:
         values = frame[column].to_numpy(object, copy=True)
-        values[:] = [v.strip() if isinstance(v, str) else v for v in values]
+        for row, value in enumerate(values):
+            values[row] = _number_text(value)
         numbers[column] = pd.to_numeric(values, errors="coerce")
         bad = pd.notna(values) & pd.isna(numbers[column])
         if bad.any():
@@ -162,6 +164,18 @@ def numbers_from_text(
                 f"column '{column}' has {int(bad.sum())} non-numeric value(s): {examples}"
             )
     return with_columns(frame, numbers), problems
+
+
+def _number_text(value):
+    """Text stripped, numbers and gaps as they are; anything else (a flag, a list from a JSON
+    request) as its text, which is then reported as not a number."""
+    if isinstance(value, str):
+        return value.strip()
+    if value is None or (
+        isinstance(value, int | float | np.number) and not isinstance(value, bool)
+    ):
+        return value
+    return repr(value)
 
 
 def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:

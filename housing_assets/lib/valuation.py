@@ -93,18 +93,24 @@ def _difficulty_model() -> HistGradientBoostingRegressor:
 
 
 class IntervalCalibration(NamedTuple):
+    difficulty: HistGradientBoostingRegressor  # fitted: encoded house -> |log residual|
+    scores: np.ndarray  # |r_i| / sigma_i of the calibration rows, out of fold
     # Fitted on the training split: a house -> the booster's encoding of it. For the booster,
     # that is its own preprocessing, and `shares_encoding` lets a caller that has already
     # encoded the houses for the price model pass that matrix instead of encoding them again.
-    encoder: object
-    shares_encoding: bool
-    difficulty: HistGradientBoostingRegressor  # fitted: encoded house -> |log residual|
-    scores: np.ndarray  # |r_i| / sigma_i of the calibration rows, out of fold
+    # The defaults keep champions registered before these fields loadable: their difficulty
+    # model is a whole Pipeline that reads the model features themselves.
+    encoder: object | None = None
+    shares_encoding: bool = False
 
     def sigma(self, X: pd.DataFrame, encoded: np.ndarray | None = None) -> np.ndarray:
         """`encoded`: optionally, X as the price model encodes it (`encoded_features`)."""
-        shared = self.shares_encoding and encoded is not None
-        features = encoded if shared else self.encoder.transform(X)
+        if self.shares_encoding and encoded is not None:
+            features = encoded
+        elif self.encoder is None:
+            features = X
+        else:
+            features = self.encoder.transform(X)
         return np.clip(self.difficulty.predict(features), MIN_SIGMA, None)
 
     def interval(
@@ -129,8 +135,8 @@ def calibrate_intervals(
 
     Out-of-fold predictions refit a copy of `estimator` on the other folds. The difficulty
     model reads the booster's encoding of the rows: the booster's own matrix, or for another
-    model (the linear one's splines and one-hot columns are four times as wide, and slower to
-    grow trees on) the booster's preprocessing fitted on these rows.
+    model (the linear one's splines and one-hot columns are much wider, and slower to grow
+    trees on) the booster's preprocessing fitted on these rows.
     """
     X, y = row_sample(X, y, CALIBRATION_MAX_ROWS)
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -147,7 +153,7 @@ def calibrate_intervals(
             cross_val_predict(difficulty, features, residual, cv=_folds(folds)), MIN_SIGMA, None
         )
         difficulty.fit(features, residual)
-    return IntervalCalibration(encoder, shares_encoding, difficulty, residual / sigma)
+    return IntervalCalibration(difficulty, residual / sigma, encoder, shares_encoding)
 
 
 def interval_metrics(y, low, high) -> dict[str, float]:
