@@ -12,34 +12,14 @@ commit's difference from the first. The commits must run on this environment's p
 """
 
 import argparse
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_pipeline import bench_env
+from bench_pipeline import MATERIALIZE, Measured, bench_env, run_measured
 
-BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
-MATERIALIZE = [str(BIN / "dagster"), "asset", "materialize", "-m", "housing_assets.definitions",
-               "--select", "*"]  # fmt: skip
-
-
-def timed_run(tree: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one run process."""
-    started = time.perf_counter()
-    with subprocess.Popen(
-        MATERIALIZE, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    ) as process:
-        errors = process.stderr.read().decode(errors="replace")
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"the run at {tree} failed:\n{errors[-3000:]}")
-    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -48,7 +28,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     trees: list[tuple[Path, dict[str, str]]] = []
-    figures: list[list[tuple[float, float]]] = [[] for _ in args.commits]
+    figures: list[list[Measured]] = [[] for _ in args.commits]
     with tempfile.TemporaryDirectory(prefix="bench-commits-") as root:
         try:
             for index, commit in enumerate(args.commits):
@@ -61,14 +41,16 @@ def main() -> None:
                 env["PYTHONPATH"] = str(tree)
                 trees.append((tree, env))
             for tree, env in trees:
-                timed_run(tree, env)  # the untimed first run creates the state
+                run_measured(MATERIALIZE, env, cwd=tree)  # the untimed first run creates the state
             for round_ in range(args.repeats):
                 order = range(len(trees)) if round_ % 2 == 0 else reversed(range(len(trees)))
                 for index in order:
-                    figures[index].append(timed_run(*trees[index]))
-                    wall, cpu = figures[index][-1]
+                    tree, env = trees[index]
+                    run = run_measured(MATERIALIZE, env, cwd=tree)
+                    figures[index].append(run)
                     print(
-                        f"round {round_ + 1}: {args.commits[index]} wall {wall:.2f} s, cpu {cpu:.2f} s"
+                        f"round {round_ + 1}: {args.commits[index]} wall {run.wall:.2f} s, "
+                        f"cpu {run.cpu:.2f} s"
                     )
         finally:
             for tree, _ in trees:
@@ -76,11 +58,11 @@ def main() -> None:
                     ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
                     check=False, capture_output=True,
                 )  # fmt: skip
-    baseline = statistics.median(wall for wall, _ in figures[0])
+    baseline = statistics.median(run.wall for run in figures[0])
     print(f"1x whole-graph run, medians of {args.repeats} interleaved warm runs")
     for commit, runs in zip(args.commits, figures, strict=True):
-        wall = statistics.median(w for w, _ in runs)
-        cpu = statistics.median(c for _, c in runs)
+        wall = statistics.median(run.wall for run in runs)
+        cpu = statistics.median(run.cpu for run in runs)
         print(
             f"{commit:<14} wall {wall:6.2f} s ({100 * (wall / baseline - 1):+5.1f}%)  "
             f"cpu {cpu:6.2f} s"

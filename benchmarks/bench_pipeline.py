@@ -22,20 +22,33 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 BIN = Path(sys.executable).parent
+MATERIALIZE = [str(BIN / "dagster"), "asset", "materialize", "-m", "housing_assets.definitions",
+               "--select", "*"]  # fmt: skip
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (MB) of one fresh process, and its output."""
+class Measured(NamedTuple):
+    wall: float  # seconds
+    rss_mb: float  # peak resident memory
+    cpu: float  # user + system seconds
+    output: str  # stdout and stderr
+
+
+def run_measured(command: list[str], env: dict[str, str], cwd: Path | None = None) -> Measured:
+    """Wall and CPU seconds and peak RSS of one fresh process, and its output."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = process.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(process.pid, 0)
+    with subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as process:
+        output = process.stdout.read().decode(errors="replace")
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{output[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, output
+    return Measured(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, output)
 
 
 def step_seconds(dagster_home: Path) -> tuple[dict[str, float], int]:
@@ -71,7 +84,7 @@ def unchanged_tick_milliseconds(home: Path, source: Path, repeats: int = 20) -> 
         "assert r.skip_message and 'unchanged' in r.skip_message, r\n"
         "print(statistics.median(t) * 1000)\n"
     )
-    _, _, output = run_measured([sys.executable, "-c", code], env)
+    output = run_measured([sys.executable, "-c", code], env).output
     return float(output.strip().splitlines()[-1])
 
 
@@ -109,14 +122,12 @@ def main() -> None:
         home = root / f"x{scale}"
         shutil.rmtree(home, ignore_errors=True)
         env = bench_env(home, source)
-        materialize = [str(BIN / "dagster"), "asset", "materialize", "--select", "*",
-                       "-m", "housing_assets.definitions"]  # fmt: skip
-        first_wall, _, _ = run_measured(materialize, env)
+        first_wall = run_measured(MATERIALIZE, env).wall
         print(f"x{scale} first run (creates the state): {first_wall:.1f} s", flush=True)
         for repeat in range(args.repeats):
-            wall, rss, _ = run_measured(materialize, env)
+            wall, rss, _, _ = run_measured(MATERIALIZE, env)
             steps, rows = step_seconds(home / "dagster")
-            ref_wall, ref_rss, _ = run_measured(
+            ref_wall, ref_rss, _, _ = run_measured(
                 [sys.executable, str(Path(__file__).with_name("reference_pipeline.py")),
                  "--source", str(source)],
                 env,

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import requests
-from bench_pipeline import bench_env, run_measured
-from bench_soak import MATERIALIZE
+from bench_pipeline import MATERIALIZE, bench_env, run_measured
 
 from housing_assets import settings
 from housing_assets.processes import answers, free_port, start_group, stop_group, wait_for
