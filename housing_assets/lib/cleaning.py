@@ -162,7 +162,7 @@ def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
                 + 0.5 * column("Half Bath")
                 + column("Bsmt Full Bath")
                 + 0.5 * column("Bsmt Half Bath")
-            ),  # fmt: skip
+            ),
             "House Age": column("Yr Sold") - column("Year Built"),
             "Years Since Remodel": column("Yr Sold") - column("Year Remod/Add"),
             # A porch area not given counts as 0.
