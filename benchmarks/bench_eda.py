@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from housing_assets.lib.charts import build_charts
-from housing_assets.lib.cleaning import clean_housing
-from housing_assets.lib.eda import MissingCounts, run_eda
-from housing_assets.lib.encoding import encode_housing
-from housing_assets.lib.ingest import load_source
-from housing_assets.lib.report import REPORT_NAME, build_report_html, write_report
+from housing_assets.lib.analysis.charts import build_charts
+from housing_assets.lib.analysis.eda import MissingCounts, run_eda
+from housing_assets.lib.analysis.report import REPORT_NAME, build_report_html, write_report
+from housing_assets.lib.data.cleaning import clean_housing
+from housing_assets.lib.data.encoding import encode_housing
+from housing_assets.lib.data.ingest import load_source
 from housing_assets.settings import SHIPPED_SOURCE
 
 BUDGET_SECONDS = 10.0

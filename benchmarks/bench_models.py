@@ -22,16 +22,16 @@ from mlflow.tracking import MlflowClient
 from housing_assets import settings
 from housing_assets.assets.models import INTERVAL_LEVEL, example_houses
 from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
-from housing_assets.lib.cleaning import clean_housing
-from housing_assets.lib.ingest import load_source
-from housing_assets.lib.modeling import split_housing, train_and_score
-from housing_assets.lib.tracking import (
+from housing_assets.lib.data.cleaning import clean_housing
+from housing_assets.lib.data.ingest import load_source
+from housing_assets.lib.ml.modeling import split_housing, train_and_score
+from housing_assets.lib.ml.valuation import build_valuation
+from housing_assets.lib.registry.tracking import (
     Challenger,
     ensure_experiment,
     log_valuation_model,
     register_decision,
 )
-from housing_assets.lib.valuation import build_valuation
 
 
 def train_score_log(cleaned, uri: str, lock: Path) -> dict[str, float]:

@@ -4,7 +4,7 @@ For each scale and repetition it runs `dagster asset materialize --select '*'` i
 process over a fresh state directory and records the wall time, the time of each asset (from
 the run's step events), the peak RSS of the run process and the rows processed. It also runs
 the plain-Python reference (`reference_pipeline.py`: same cleaning, same two models, no
-orchestrator) and reports the ratio. Larger data comes from `housing_assets.lib.synthetic`
+orchestrator) and reports the ratio. Larger data comes from `housing_assets.lib.data.synthetic`
 (real rows resampled with small noise, fresh PIDs), written under the state directory and
 given to the run through HOUSING_SOURCE. Finally it measures the cost of a scheduled tick
 when the source is unchanged (the schedule skips it). Medians are printed and the raw
@@ -103,8 +103,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from housing_assets import settings
-    from housing_assets.lib.ingest import load_source
-    from housing_assets.lib.synthetic import resample_housing, write_like_source
+    from housing_assets.lib.data.ingest import load_source
+    from housing_assets.lib.data.synthetic import resample_housing, write_like_source
 
     root = settings.state_dir() / "benchmarks"
     root.mkdir(parents=True, exist_ok=True)

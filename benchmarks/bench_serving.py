@@ -44,10 +44,10 @@ def log_plain_booster(tracking_uri: str) -> tuple[str, dict]:
     """The champion's fitted booster as a plain sklearn model; returns its URI and one row."""
     import mlflow
 
-    from housing_assets.lib.cleaning import clean_housing
-    from housing_assets.lib.ingest import load_source
-    from housing_assets.lib.modeling import split_housing
-    from housing_assets.lib.tracking import log_sklearn_model
+    from housing_assets.lib.data.cleaning import clean_housing
+    from housing_assets.lib.data.ingest import load_source
+    from housing_assets.lib.ml.modeling import split_housing
+    from housing_assets.lib.registry.tracking import log_sklearn_model
 
     mlflow.set_tracking_uri(tracking_uri)
     champion = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")

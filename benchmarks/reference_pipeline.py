@@ -11,9 +11,9 @@ import argparse
 import json
 
 from housing_assets import settings
-from housing_assets.lib.cleaning import clean_housing
-from housing_assets.lib.ingest import load_source
-from housing_assets.lib.modeling import split_housing, train_and_score
+from housing_assets.lib.data.cleaning import clean_housing
+from housing_assets.lib.data.ingest import load_source
+from housing_assets.lib.ml.modeling import split_housing, train_and_score
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from housing_assets import settings
 from housing_assets.lib.alerts import append_alert, post_webhook, webhook_url_problem
-from housing_assets.lib.retention import collect_garbage, prune_mlflow
+from housing_assets.lib.registry.retention import collect_garbage, prune_mlflow
 from housing_assets.resources import MlflowTracking
 from housing_assets.settings import is_url
 

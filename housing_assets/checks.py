@@ -13,10 +13,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from housing_assets.lib import quality
-from housing_assets.lib.drift import PSI_WARN
-from housing_assets.lib.modeling import MIN_TEST_R2
-from housing_assets.lib.quality import RuleOutcome
+from housing_assets.lib.data import quality
+from housing_assets.lib.data.drift import PSI_WARN
+from housing_assets.lib.data.quality import RuleOutcome
+from housing_assets.lib.ml.modeling import MIN_TEST_R2
 
 MAX_RMSE_REGRESSION = 0.05
 MAX_COVERAGE_GAP = 0.03
@@ -98,7 +98,7 @@ def model_check_results(
     ]
 
 
-# Data quality. Each rule is a pure function in lib/quality.py; here it gets a name, a
+# Data quality. Each rule is a pure function in lib/data/quality.py; here it gets a name, a
 # severity and whether it blocks the assets downstream.
 class DataRule(NamedTuple):
     name: str

@@ -23,13 +23,13 @@ from mlflow.tracking import MlflowClient
 from pydantic import Field, PrivateAttr
 
 from housing_assets import settings
-from housing_assets.lib.ingest import (
+from housing_assets.lib.data.ingest import (
     DOWNLOAD_DEADLINE_SECONDS,
     MAX_SOURCE_BYTES,
     RawSource,
     load_source,
 )
-from housing_assets.lib.warehouse import publish_tables, read_columns
+from housing_assets.lib.data.warehouse import publish_tables, read_columns
 from housing_assets.metadata import column_schema
 
 
@@ -176,7 +176,7 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def _parent_run(self) -> MlFlow:
         if self._tracking is None:
-            from housing_assets.lib.tracking import ensure_experiment
+            from housing_assets.lib.registry.tracking import ensure_experiment
 
             ensure_experiment(self.tracking_uri, self.experiment_name)
             self._tracking = MlFlow(self._init_context)

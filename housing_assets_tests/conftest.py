@@ -29,14 +29,14 @@ def ames_csv() -> Path:
 
 @pytest.fixture(scope="session")
 def raw_frame():
-    from housing_assets.lib.ingest import load_source
+    from housing_assets.lib.data.ingest import load_source
 
     return load_source(str(AMES_CSV)).frame
 
 
 @pytest.fixture(scope="session")
 def cleaned_frame(raw_frame):
-    from housing_assets.lib.cleaning import clean_housing
+    from housing_assets.lib.data.cleaning import clean_housing
 
     return clean_housing(raw_frame).frame
 

@@ -31,8 +31,8 @@ from housing_assets.checks import (
     data_check_results,
     drift_check_result,
 )
-from housing_assets.lib import quality
-from housing_assets.lib.drift import DRIFT_FEATURES, drift_table, population_stability_index
+from housing_assets.lib.data import quality
+from housing_assets.lib.data.drift import DRIFT_FEATURES, drift_table, population_stability_index
 
 
 @dg.op

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from housing_assets.lib.cleaning import (
+from housing_assets.lib.data.cleaning import (
     IMPUTED_COLUMNS,
     add_zscores,
     clean_housing,
@@ -15,7 +15,7 @@ from housing_assets.lib.cleaning import (
     imputed_cells,
     restore_imputed_gaps,
 )
-from housing_assets.lib.columns import AMES_COLUMNS
+from housing_assets.lib.data.columns import AMES_COLUMNS
 
 
 def test_drop_duplicate_pids_keeps_first():

@@ -5,7 +5,7 @@ import re
 
 import pandas as pd
 
-from housing_assets.lib.columns import AMES_COLUMNS
+from housing_assets.lib.data.columns import AMES_COLUMNS
 
 
 def test_shape_and_columns(ames_csv):

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from housing_assets.definitions import defs
-from housing_assets.lib.eda import EDA_TABLES
+from housing_assets.lib.analysis.eda import EDA_TABLES
 
 
 def test_asset_keys_groups_and_deps():

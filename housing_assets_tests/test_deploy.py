@@ -41,7 +41,7 @@ import pytest
 import yaml
 
 from housing_assets.api.client import HousingApi, HousingApiError
-from housing_assets.lib.eda import EDA_TABLES
+from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, group_alive, stop_group, wait_for
 
 pytestmark = pytest.mark.deploy

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from housing_assets.lib.eda import EDA_TABLES
+from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, wait_for
 from housing_assets_tests.environment import child_env
 

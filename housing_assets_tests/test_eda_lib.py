@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from housing_assets.lib.eda import (
+from housing_assets.lib.analysis.eda import (
     CRAMERS_V,
     ETA,
     EdaInputError,
@@ -30,7 +30,7 @@ from housing_assets.lib.eda import (
     top_associations,
     usable_columns,
 )
-from housing_assets.lib.encoding import encoding_summary
+from housing_assets.lib.data.encoding import encoding_summary
 
 EXACT = 1e-12
 

@@ -21,14 +21,14 @@ from dagster_duckdb import DuckDBResource
 from housing_assets.assets.eda import eda_report
 from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
-from housing_assets.lib.charts import build_charts
-from housing_assets.lib.cleaning import clean_housing
-from housing_assets.lib.eda import MissingCounts, SkippedColumn, run_eda
-from housing_assets.lib.encoding import encode_housing, encoding_summary
-from housing_assets.lib.ingest import load_source
-from housing_assets.lib.modeling import split_index
-from housing_assets.lib.report import REPORT_NAME, build_report_html, write_report
-from housing_assets.lib.warehouse import publish_tables
+from housing_assets.lib.analysis.charts import build_charts
+from housing_assets.lib.analysis.eda import MissingCounts, SkippedColumn, run_eda
+from housing_assets.lib.analysis.report import REPORT_NAME, build_report_html, write_report
+from housing_assets.lib.data.cleaning import clean_housing
+from housing_assets.lib.data.encoding import encode_housing, encoding_summary
+from housing_assets.lib.data.ingest import load_source
+from housing_assets.lib.data.warehouse import publish_tables
+from housing_assets.lib.ml.modeling import split_index
 from housing_assets.resources import HousingSource, WarehouseIOManager
 from housing_assets.settings import SHIPPED_SOURCE
 

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from housing_assets.lib.columns import ORDINAL_SCALES
-from housing_assets.lib.encoding import (
+from housing_assets.lib.data.columns import ORDINAL_SCALES
+from housing_assets.lib.data.encoding import (
     EncodingError,
     add_bands,
     encode_housing,

@@ -201,7 +201,7 @@ KILL_INSIDE_SWAP = textwrap.dedent(
     """
     import os, signal, sys
     import housing_assets.resources as resources
-    from housing_assets.lib import warehouse
+    from housing_assets.lib.data import warehouse
 
     class KillBeforeCommit:
         def __init__(self, connection):

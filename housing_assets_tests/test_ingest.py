@@ -8,8 +8,8 @@ from dagster_duckdb import DuckDBResource
 
 from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
-from housing_assets.lib.ingest import SourceError, load_source
-from housing_assets.lib.warehouse import read_frame
+from housing_assets.lib.data.ingest import SourceError, load_source
+from housing_assets.lib.data.warehouse import read_frame
 from housing_assets.resources import HousingSource, WarehouseIOManager
 
 
@@ -153,7 +153,7 @@ def test_io_manager_reads_every_table_of_a_run_as_fetchdf_would(pipeline_run):
 def test_warehouse_counts_the_raw_gaps_as_pandas_does(pipeline_run, raw_frame):
     """The EDA's missing-value counts come from one SQL scan of raw_housing, not a reload."""
     from housing_assets import settings
-    from housing_assets.lib.warehouse import null_counts
+    from housing_assets.lib.data.warehouse import null_counts
 
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
         counts, rows = null_counts(conn, "housing", "raw_housing")

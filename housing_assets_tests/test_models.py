@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.model_selection import train_test_split
 
 from housing_assets import settings
-from housing_assets.lib.modeling import (
+from housing_assets.lib.ml.modeling import (
     BOOSTER_GRID,
     BOOSTER_MAX_LEAF_NODES,
     FEATURES,
@@ -21,7 +21,7 @@ from housing_assets.lib.modeling import (
     split_index,
     train_and_score,
 )
-from housing_assets.lib.tracking import TrackingUnavailable, ensure_experiment
+from housing_assets.lib.registry.tracking import TrackingUnavailable, ensure_experiment
 
 # cv_rmse comes from a tuning run only (`tune: true`).
 METRIC_KEYS = {
@@ -169,7 +169,7 @@ def test_a_miscalibrated_level_is_caught_by_the_coverage_check(pipeline_run, cle
 def test_a_champion_registered_before_the_shared_encoding_still_prices(cleaned_frame):
     """Champions pickled when the range model was a whole Pipeline (two fields) still load:
     unpickling a NamedTuple passes the stored fields to its constructor."""
-    from housing_assets.lib.valuation import (
+    from housing_assets.lib.ml.valuation import (
         DIFFICULTY_TREES,
         MIN_SIGMA,
         HousePriceModel,
@@ -194,7 +194,7 @@ def test_a_champion_registered_before_the_shared_encoding_still_prices(cleaned_f
 
 
 def test_bad_houses_are_named_not_tracebacks(pipeline_run, ames_csv):
-    from housing_assets.lib.valuation import ValuationInputError
+    from housing_assets.lib.ml.valuation import ValuationInputError
 
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
     house = pd.read_csv(ames_csv, nrows=1, dtype=str, keep_default_na=False, na_values=[""])

@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 from scipy.stats import ks_2samp
 
-from housing_assets.lib.columns import AMES_COLUMNS
-from housing_assets.lib.ingest import load_source
-from housing_assets.lib.synthetic import FIRST_SYNTHETIC_PID, resample_housing, write_like_source
+from housing_assets.lib.data.columns import AMES_COLUMNS
+from housing_assets.lib.data.ingest import load_source
+from housing_assets.lib.data.synthetic import (
+    FIRST_SYNTHETIC_PID,
+    resample_housing,
+    write_like_source,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +65,8 @@ def test_scale_must_be_positive(raw_frame):
 
 def test_samples_are_capped_and_fixed(raw_frame, tenfold):
     """At scale, tuning and charts use a fixed sample; the real data is used whole."""
-    from housing_assets.lib import charts, modeling
+    from housing_assets.lib.analysis import charts
+    from housing_assets.lib.ml import modeling
 
     X, y = tenfold.drop(columns="SalePrice"), tenfold["SalePrice"]
     X_tune, y_tune = modeling.row_sample(X, y, 1000)

@@ -15,21 +15,21 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
-from housing_assets.lib.charts import build_charts, chart_rows
-from housing_assets.lib.eda import (
+from housing_assets.lib.analysis.charts import build_charts, chart_rows
+from housing_assets.lib.analysis.eda import (
     EDA_TABLES,
     MissingCounts,
     run_eda,
     skipped_table,
     warehouse_tables,
 )
-from housing_assets.lib.report import (
+from housing_assets.lib.analysis.report import (
     REPORT_NAME,
     build_report_html,
     findings_markdown,
     write_report,
 )
-from housing_assets.lib.warehouse import null_counts, publish_tables
+from housing_assets.lib.data.warehouse import null_counts, publish_tables
 from housing_assets.metadata import column_schema, markdown_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 

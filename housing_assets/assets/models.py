@@ -14,10 +14,10 @@ from pydantic import Field
 
 from housing_assets import settings
 from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
-from housing_assets.lib.cleaning import restore_imputed_gaps
-from housing_assets.lib.modeling import model_input_columns, split_housing, train_and_score
-from housing_assets.lib.tracking import Challenger, log_valuation_model, register_decision
-from housing_assets.lib.valuation import DEFAULT_LEVEL, REQUIRED_COLUMNS, build_valuation
+from housing_assets.lib.data.cleaning import restore_imputed_gaps
+from housing_assets.lib.ml.modeling import model_input_columns, split_housing, train_and_score
+from housing_assets.lib.ml.valuation import DEFAULT_LEVEL, REQUIRED_COLUMNS, build_valuation
+from housing_assets.lib.registry.tracking import Challenger, log_valuation_model, register_decision
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import MlflowTracking
 

@@ -19,16 +19,16 @@ from housing_assets.checks import (
     drift_check_result,
     drift_check_spec,
 )
-from housing_assets.lib.cleaning import (
+from housing_assets.lib.data.cleaning import (
     clean_housing,
     dtype_table,
     missing_value_table,
     summary_statistics,
 )
-from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_FEATURES
-from housing_assets.lib.drift import DRIFT_FEATURES, drift_table
-from housing_assets.lib.encoding import encode_housing, encoding_summary
-from housing_assets.lib.warehouse import read_columns, read_table, table_exists
+from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_FEATURES
+from housing_assets.lib.data.drift import DRIFT_FEATURES, drift_table
+from housing_assets.lib.data.encoding import encode_housing, encoding_summary
+from housing_assets.lib.data.warehouse import read_columns, read_table, table_exists
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import WAREHOUSE_SCHEMA
 

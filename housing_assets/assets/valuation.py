@@ -20,10 +20,10 @@ from housing_assets.checks import (
     data_check_results,
     data_check_specs,
 )
-from housing_assets.lib.modeling import split_index
-from housing_assets.lib.tracking import load_champion
-from housing_assets.lib.valuation import priced_accuracy
-from housing_assets.lib.warehouse import read_columns, read_table
+from housing_assets.lib.data.warehouse import read_columns, read_table
+from housing_assets.lib.ml.modeling import split_index
+from housing_assets.lib.ml.valuation import priced_accuracy
+from housing_assets.lib.registry.tracking import load_champion
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import WAREHOUSE_SCHEMA, MlflowTracking, SubjectsSource
 

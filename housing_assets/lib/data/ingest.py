@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_COLUMNS
-from housing_assets.lib.frames import with_columns
+from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
+from housing_assets.lib.data.frames import with_columns
 from housing_assets.settings import is_url
 
 DOWNLOAD_DEADLINE_SECONDS = 60.0

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from housing_assets.lib.columns import AMES_COLUMNS, AREA_COLUMNS, TARGET
+from housing_assets.lib.data.columns import AMES_COLUMNS, AREA_COLUMNS, TARGET
 
 MIN_RAW_ROWS = 1000
 

@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from housing_assets.lib.columns import ORDINAL_SCALES, TARGET
-from housing_assets.lib.eda import EdaResult
+from housing_assets.lib.analysis.eda import EdaResult
+from housing_assets.lib.data.columns import ORDINAL_SCALES, TARGET
 
 # plotly_white's layout (white background, light grid) without its per-trace-type defaults:
 # the full template is deep-copied into every figure and embedded in the HTML; its layout alone

@@ -10,7 +10,7 @@ bathrooms). Every column and dtype is kept; Order runs 1..n and PIDs are fresh a
 import numpy as np
 import pandas as pd
 
-from housing_assets.lib.columns import AREA_COLUMNS, TARGET
+from housing_assets.lib.data.columns import AREA_COLUMNS, TARGET
 
 NOISY_COLUMNS = (*AREA_COLUMNS, "Lot Frontage", TARGET)
 NOISE_SHARE = 0.03

@@ -17,9 +17,9 @@ import pandas as pd
 import plotly.io as pio
 import plotly.offline
 
-from housing_assets.lib.charts import Chart
-from housing_assets.lib.columns import TARGET
-from housing_assets.lib.eda import TOP_N, EdaResult, skipped_table
+from housing_assets.lib.analysis.charts import Chart
+from housing_assets.lib.analysis.eda import TOP_N, EdaResult, skipped_table
+from housing_assets.lib.data.columns import TARGET
 
 REPORT_NAME = "eda_report.html"
 SUMMARY_ROWS = 5

@@ -27,9 +27,9 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import AnyType
 
-from housing_assets.lib.columns import AMES_COLUMNS
-from housing_assets.lib.modeling import regression_metrics
-from housing_assets.lib.valuation import DEFAULT_LEVEL, OUTPUT_COLUMNS, REQUIRED_COLUMNS
+from housing_assets.lib.data.columns import AMES_COLUMNS
+from housing_assets.lib.ml.modeling import regression_metrics
+from housing_assets.lib.ml.valuation import DEFAULT_LEVEL, OUTPUT_COLUMNS, REQUIRED_COLUMNS
 
 T = TypeVar("T")
 TRACKING_ATTEMPTS = 3

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from housing_assets.lib.columns import (
+from housing_assets.lib.data.columns import (
     ABSENT_FEATURES,
     CATEGORICAL_COLUMNS,
     CODE_COLUMNS,
@@ -23,8 +23,8 @@ from housing_assets.lib.columns import (
     NONE_LEVEL,
     NUMERIC_FEATURES,
 )
-from housing_assets.lib.frames import with_columns
-from housing_assets.lib.ingest import whole_numbers_as_int
+from housing_assets.lib.data.frames import with_columns
+from housing_assets.lib.data.ingest import whole_numbers_as_int
 
 IMPUTED_COLUMNS = "imputed_columns"
 IMPUTED_SEPARATOR = "|"
@@ -188,7 +188,7 @@ def clean_rows(raw: pd.DataFrame) -> pd.DataFrame:
 
     Nothing here is learned from other rows, so a single house is cleaned exactly as it would
     be in the table; genuine gaps stay NA for a model's own imputation. The valuation model
-    applies this to the houses it prices (`lib/valuation.py`).
+    applies this to the houses it prices (`lib/ml/valuation.py`).
     """
     frame, _ = fill_absent_features(fix_dtypes(raw))
     return add_derived_features(frame)

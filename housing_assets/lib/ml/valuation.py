@@ -4,7 +4,7 @@ A valuation team prices houses it has not sold, one at a time from another progr
 batches, and needs a range it can trust, not only a point. So the registered model is an MLflow
 pyfunc (`HousePriceModel`) whose input is a row shaped like `data/AmesHousing.csv` (De Cock's
 column names, absent features as NA, columns the model does not use ignored). It applies the
-pipeline's own row-wise cleaning (`lib.cleaning.clean_rows`) and the fitted sklearn Pipeline, and
+pipeline's own row-wise cleaning (`lib.data.cleaning.clean_rows`) and the fitted sklearn Pipeline, and
 returns per house an `estimate` and a `low`-`high` range for a level (default 90%).
 
 The range is normalised split-conformal prediction on log prices (Lei et al., 2018):
@@ -32,10 +32,10 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
-from housing_assets.lib.cleaning import clean_rows
-from housing_assets.lib.columns import AMES_COLUMNS, NUMERIC_COLUMNS
-from housing_assets.lib.ingest import numbers_from_text
-from housing_assets.lib.modeling import (
+from housing_assets.lib.data.cleaning import clean_rows
+from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
+from housing_assets.lib.data.ingest import numbers_from_text
+from housing_assets.lib.ml.modeling import (
     FEATURES,
     RANDOM_STATE,
     Split,
@@ -214,7 +214,7 @@ def houses_as_cleaned_rows(houses: pd.DataFrame, where: str = "the input") -> pd
         raise ValuationInputError(
             f"{where} lacks {len(missing)} required column(s): {', '.join(missing)}"
         )
-    # An empty field is a missing value, as when the source file is read (`lib.ingest`).
+    # An empty field is a missing value, as when the source file is read (`lib.data.ingest`).
     frame = houses.reindex(columns=list(AMES_COLUMNS)).replace("", None)
     # Text from a request ("1710") is read as the source file's numbers are; a number that is
     # not one is named with its column.
@@ -235,7 +235,7 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         self.level = level
 
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
-        """Estimate, low and high for model features (`lib.modeling.feature_frame`)."""
+        """Estimate, low and high for model features (`lib.ml.modeling.feature_frame`)."""
         encoded = encoded_features(self.estimator, X)
         estimate = self.estimator.inverse_func(self.estimator.regressor_[-1].predict(encoded))
         low, high = self.calibration.interval(X, estimate, level or self.level, encoded)

@@ -34,8 +34,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from housing_assets.lib.cleaning import IMPUTED_COLUMNS, restore_imputed_gaps
-from housing_assets.lib.columns import (
+from housing_assets.lib.data.cleaning import IMPUTED_COLUMNS, restore_imputed_gaps
+from housing_assets.lib.data.columns import (
     ABSENT_FEATURES,
     CATEGORICAL_COLUMNS,
     DERIVED_FEATURES,
@@ -44,12 +44,12 @@ from housing_assets.lib.columns import (
     ORDINAL_SCALES,
     TARGET,
 )
-from housing_assets.lib.encoding import (
+from housing_assets.lib.data.encoding import (
     BAND_SUFFIX,
     BANDS,
     encoding_summary,
 )
-from housing_assets.lib.modeling import RANDOM_STATE, split_index
+from housing_assets.lib.ml.modeling import RANDOM_STATE, split_index
 
 MIN_ROWS = 50
 TOP_N = 10
@@ -339,7 +339,7 @@ class MissingCounts(NamedTuple):
     """How many values each column of the raw table lacks, out of how many rows.
 
     The EDA needs only these counts of the raw table: the asset asks the warehouse for them
-    (`lib.warehouse.null_counts`) rather than loading 82 columns of every sale.
+    (`lib.data.warehouse.null_counts`) rather than loading 82 columns of every sale.
     """
 
     counts: pd.Series

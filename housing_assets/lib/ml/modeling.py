@@ -37,12 +37,12 @@ from sklearn.preprocessing import (
 )
 from threadpoolctl import threadpool_limits
 
-from housing_assets.lib.cleaning import (
+from housing_assets.lib.data.cleaning import (
     IMPUTED_COLUMNS,
     add_derived_features,
     restore_imputed_gaps,
 )
-from housing_assets.lib.columns import (
+from housing_assets.lib.data.columns import (
     AREA_COLUMNS,
     DERIVED_FEATURES,
     NOMINAL_COLUMNS,

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from housing_assets.lib.tracking import current_champion, sqlite_path
+from housing_assets.lib.registry.tracking import current_champion, sqlite_path
 
 PAGE_SIZE = 500
 PARENT_RUN_TAG = "mlflow.parentRunId"

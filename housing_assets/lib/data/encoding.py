@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from housing_assets.lib.columns import (
+from housing_assets.lib.data.columns import (
     ID_COLUMNS,
     NOMINAL_COLUMNS,
     NUMERIC_FEATURES,

@@ -1,0 +1,1 @@
+"""Analysis: the EDA statistics, its plotly charts and the HTML report."""

@@ -1,0 +1,1 @@
+"""The MLflow registry: logging models, the champion rule and retention."""
