@@ -17,8 +17,8 @@ from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 from mlflow.tracking import MlflowClient
 from sklearn.dummy import DummyRegressor
 
-from housing_assets.lib.registry import tracking
 from housing_assets.lib.ml.modeling import Split, split_housing, train_and_score
+from housing_assets.lib.registry import tracking
 from housing_assets.lib.registry.retention import collect_garbage, prune_mlflow
 from housing_assets.lib.registry.tracking import (
     Challenger,
