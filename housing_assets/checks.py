@@ -16,7 +16,7 @@ import pandas as pd
 from housing_assets.lib.data import quality
 from housing_assets.lib.data.drift import PSI_WARN
 from housing_assets.lib.data.quality import RuleOutcome
-from housing_assets.lib.ml.modeling import MIN_TEST_R2
+from housing_assets.lib.ml.metrics import MIN_TEST_R2
 
 MAX_RMSE_REGRESSION = 0.05
 MAX_COVERAGE_GAP = 0.03

@@ -18,7 +18,7 @@ from housing_assets import settings
 from housing_assets.lib.analysis.charts import build_charts, chart_rows
 from housing_assets.lib.analysis.eda import (
     EDA_TABLES,
-    MissingCounts,
+    missing_counts,
     run_eda,
     skipped_table,
     warehouse_tables,
@@ -29,13 +29,13 @@ from housing_assets.lib.analysis.report import (
     findings_markdown,
     write_report,
 )
-from housing_assets.lib.data.warehouse import null_counts, publish_tables
+from housing_assets.lib.data.cleaning import sales
+from housing_assets.lib.data.features import house_features
+from housing_assets.lib.data.warehouse import publish_tables
 from housing_assets.metadata import column_schema, markdown_table
 from housing_assets.resources import WAREHOUSE_SCHEMA
 
 REPORT_KEY = dg.AssetKey("eda_report")
-# Of the raw table only the missing-value counts are needed: the warehouse counts them in one
-# scan of the published table, instead of loading it.
 EDA_INPUTS = ["raw_housing", "cleaned_housing", "encoded_housing"]
 EDA_SPECS = [
     dg.AssetSpec(
@@ -63,20 +63,21 @@ EDA_SPECS = [
     name="eda_report",
     specs=EDA_SPECS,
     ins={
+        "raw_housing": dg.AssetIn("raw_housing"),
         "cleaned_housing": dg.AssetIn("cleaned_housing"),
         "encoded_housing": dg.AssetIn("encoded_housing"),
     },
 )
 def eda_report(
     context: dg.AssetExecutionContext,
+    raw_housing: pd.DataFrame,
     cleaned_housing: pd.DataFrame,
     encoded_housing: pd.DataFrame,
     warehouse: DuckDBResource,
 ) -> Iterator[dg.MaterializeResult]:
     """The EDA report and its warehouse tables, computed and published together."""
-    with warehouse.get_connection() as connection:
-        raw_gaps = MissingCounts(*null_counts(connection, WAREHOUSE_SCHEMA, "raw_housing"))
-    result = run_eda(raw_gaps, cleaned_housing, encoded_housing)
+    features = house_features(sales(raw_housing))
+    result = run_eda(missing_counts(raw_housing), cleaned_housing, encoded_housing, features)
     charts = build_charts(cleaned_housing, result)
     tables = warehouse_tables(result)
     with warehouse.get_connection() as connection:

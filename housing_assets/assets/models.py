@@ -14,23 +14,14 @@ from pydantic import Field
 
 from housing_assets import settings
 from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
-from housing_assets.lib.data.cleaning import restore_imputed_gaps
-from housing_assets.lib.ml.modeling import model_input_columns, split_housing, train_and_score
-from housing_assets.lib.ml.valuation import DEFAULT_LEVEL, REQUIRED_COLUMNS, build_valuation
-from housing_assets.lib.registry.tracking import Challenger, log_valuation_model, register_decision
+from housing_assets.lib.data.cleaning import sales
+from housing_assets.lib.ml.families import FAMILIES, ModelFamily
+from housing_assets.lib.ml.split import split_sales
+from housing_assets.lib.ml.valuation import REQUIRED_COLUMNS
+from housing_assets.lib.ml.workflow import TrainedModel, train_log_promote
+from housing_assets.lib.registry.tracking import RegistryTarget
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import MlflowTracking
-
-MODEL_FAMILIES = {
-    "linear_price_model": (
-        "linear",
-        "Ridge regression on log price with spline-expanded log areas (sklearn Pipeline).",
-    ),
-    "boosted_price_model": (
-        "boosted",
-        "Histogram gradient-boosted trees on log price (sklearn Pipeline).",
-    ),
-}
 
 
 class ModelConfig(dg.Config):
@@ -48,13 +39,9 @@ class ModelConfig(dg.Config):
     )
 
 
-INTERVAL_LEVEL = DEFAULT_LEVEL
-
-
-def example_houses(cleaned: pd.DataFrame) -> pd.DataFrame:
-    """A few houses in the source file's format for the model's input example (the cleaned
-    table keeps the source's columns; the gaps cleaning imputed are put back)."""
-    return restore_imputed_gaps(cleaned.head(3))[list(REQUIRED_COLUMNS)]
+def example_houses(raw: pd.DataFrame) -> pd.DataFrame:
+    """A few houses in the source file's format: the model's input example."""
+    return sales(raw.head(3))[list(REQUIRED_COLUMNS)]
 
 
 def raw_data_version(instance: dg.DagsterInstance) -> str | None:
@@ -64,77 +51,72 @@ def raw_data_version(instance: dg.DagsterInstance) -> str | None:
     return None if entry is None else str(entry.value)
 
 
-def build_model_asset(name: str, family: str, description: str) -> dg.AssetsDefinition:
-    key = dg.AssetKey(name)
+def previous_test_rmse(instance: dg.DagsterInstance, key: dg.AssetKey) -> float | None:
+    previous = instance.get_latest_materialization_event(key)
+    if previous is None or previous.asset_materialization is None:
+        return None
+    entry = previous.asset_materialization.metadata.get("test_rmse")
+    return float(entry.value) if entry is not None else None
+
+
+def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
+    key = dg.AssetKey(fam.asset)
     checks = model_check_specs(key)
 
     @dg.asset(
-        name=name,
+        name=fam.asset,
         group_name="ml_pipeline",
         kinds={"sklearn", "mlflow"},
-        description=description,
+        description=fam.description,
         check_specs=checks,
-        # The warehouse IO manager selects just these columns (not the z-score copies).
-        ins={"cleaned_housing": dg.AssetIn(metadata={"columns": model_input_columns()})},
+        # The model reads the source rows through the one feature path; the cleaned table's
+        # blocking checks still gate it.
+        deps=["cleaned_housing"],
     )
     def _model(
         context: dg.AssetExecutionContext,
         config: ModelConfig,
         mlflow: MlflowTracking,
-        cleaned_housing: pd.DataFrame,
+        raw_housing: pd.DataFrame,
     ) -> dg.MaterializeResult:
-        split = split_housing(cleaned_housing)
+        split = split_sales(raw_housing)
         context.log.info(
-            f"Split {len(cleaned_housing)} rows 70/30: {len(split.X_train)} train, "
-            f"{len(split.X_test)} test, {split.X_train.shape[1]} features"
+            f"Split {len(split.X_train) + len(split.X_test)} sales 70/30: {len(split.X_train)} "
+            f"train, {len(split.X_test)} test, {split.X_train.shape[1]} features"
         )
+        previous_rmse = previous_test_rmse(context.instance, key)
+        results: list[dg.AssetCheckResult] = []
+
+        def gate(trained: TrainedModel) -> tuple[str, ...]:
+            results.extend(
+                model_check_results(
+                    key, trained.metrics, trained.test_predictions, previous_rmse,
+                    trained.valuation.level,
+                )
+            )  # fmt: skip
+            return tuple(r.check_name for r in blocking_failures(checks, results))
+
         with mlflow.start_nested_run(
-            run_name=name, tags={"dagster_run_id": context.run_id, "model_family": family}
+            run_name=fam.asset, tags={"dagster_run_id": context.run_id, "model_family": fam.name}
         ) as run:
-            trained = train_and_score(family, split, tune=config.tune)
-            valuation = build_valuation(trained.estimator, split, trained.test_predictions)
-            metrics = {**trained.metrics, **valuation.metrics}
-            mlflow.log_params(
-                {
-                    **trained.params,
-                    "train_rows": len(split.X_train),
-                    "test_rows": len(split.X_test),
-                    "interval_level": INTERVAL_LEVEL,
-                }
+            outcome = train_log_promote(
+                fam.name,
+                split,
+                example_houses(raw_housing),
+                gate,
+                mlflow.client(),
+                RegistryTarget(
+                    settings.REGISTERED_MODEL,
+                    settings.CHAMPION_ALIAS,
+                    settings.champion_lock_path(),
+                ),
+                tune_grid=config.tune,
+                data_version=raw_data_version(context.instance),
             )
-            mlflow.log_metrics(metrics)
-            model_info = log_valuation_model(
-                valuation.model, example_houses(cleaned_housing), settings.REGISTERED_MODEL
-            )
-        context.log.info(f"{name} params {trained.params}; metrics {metrics}")
-
-        previous = context.instance.get_latest_materialization_event(key)
-        previous_rmse = None
-        if previous is not None and previous.asset_materialization is not None:
-            entry = previous.asset_materialization.metadata.get("test_rmse")
-            previous_rmse = float(entry.value) if entry is not None else None
-        results = model_check_results(
-            key, metrics, trained.test_predictions, previous_rmse, INTERVAL_LEVEL
-        )
-
-        version = str(model_info.registered_model_version)
-        challenger = Challenger(
-            version=version,
-            family=family,
-            test_rmse=metrics["test_rmse"],
-            failed_gate_checks=tuple(r.check_name for r in blocking_failures(checks, results)),
-            data_version=raw_data_version(context.instance),
-        )
-        decision, comparison = register_decision(
-            mlflow.client(),
-            settings.REGISTERED_MODEL,
-            settings.CHAMPION_ALIAS,
-            challenger,
-            split.X_test,
-            split.y_test,
-            lock_path=settings.champion_lock_path(),
-            families=tuple(family for family, _ in MODEL_FAMILIES.values()),
-        )
+        trained, decision = outcome.trained, outcome.decision
+        metrics = trained.metrics
+        version = str(outcome.model_info.registered_model_version)
+        context.log.info(f"{fam.asset} params {trained.params}; metrics {metrics}")
         context.log.info(
             f"Registered {settings.REGISTERED_MODEL} v{version}; champion: "
             f"{'promoted' if decision.promoted else 'unchanged'} ({decision.reason})"
@@ -149,7 +131,7 @@ def build_model_asset(name: str, family: str, description: str) -> dg.AssetsDefi
                 "mlflow_run_id": run.info.run_id,
                 "mlflow_run_url": dg.MetadataValue.url(run_url),
                 "model_uri": f"models:/{settings.REGISTERED_MODEL}/{version}",
-                "logged_model_uri": model_info.model_uri,
+                "logged_model_uri": outcome.model_info.model_uri,
                 "registered_version": int(version),
                 "promoted_to_champion": decision.promoted,
                 "champion_decision": decision.reason,
@@ -161,7 +143,7 @@ def build_model_asset(name: str, family: str, description: str) -> dg.AssetsDefi
                         "challenger_rmse": decision.challenger_rmse,
                     }
                 ),
-                "comparison": markdown_table(comparison, index=False),
+                "comparison": markdown_table(outcome.comparison, index=False),
             },
             check_results=results,
         )
@@ -169,4 +151,4 @@ def build_model_asset(name: str, family: str, description: str) -> dg.AssetsDefi
     return _model
 
 
-model_assets = [build_model_asset(name, *spec) for name, spec in MODEL_FAMILIES.items()]
+model_assets = [build_model_asset(fam) for fam in FAMILIES.values()]

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
 from housing_assets.checks import (
@@ -20,44 +19,43 @@ from housing_assets.checks import (
     data_check_results,
     data_check_specs,
 )
-from housing_assets.lib.data.warehouse import read_columns, read_table
-from housing_assets.lib.ml.modeling import split_index
-from housing_assets.lib.ml.valuation import priced_accuracy
+from housing_assets.lib.data.cleaning import sales
+from housing_assets.lib.ml.families import FAMILIES
+from housing_assets.lib.ml.metrics import priced_accuracy
+from housing_assets.lib.ml.split import split_index
 from housing_assets.lib.registry.tracking import load_champion
 from housing_assets.metadata import markdown_table, table_metadata
-from housing_assets.resources import WAREHOUSE_SCHEMA, MlflowTracking, SubjectsSource
+from housing_assets.resources import MlflowTracking, SubjectsSource
 
 ESTIMATES_KEY = dg.AssetKey("price_estimates")
 ESTIMATE_CHECKS = data_check_specs(ESTIMATES_KEY, ESTIMATE_RULES)
 
 
-def split_test_houses(warehouse: DuckDBResource) -> pd.DataFrame:
+def split_test_houses(raw: pd.DataFrame) -> pd.DataFrame:
     """The raw rows of the test split's houses, in the split's order."""
-    with warehouse.get_connection() as connection:
-        cleaned = read_columns(connection, WAREHOUSE_SCHEMA, "cleaned_housing", ["PID"])
-        raw = read_table(connection, WAREHOUSE_SCHEMA, "raw_housing")
-    _, test = split_index(cleaned)
-    return raw.set_index("PID").loc[cleaned.loc[test, "PID"]].reset_index()
+    rows = sales(raw)
+    _, test = split_index(rows)
+    return rows.loc[test].reset_index(drop=True)
 
 
 @dg.asset(
     group_name="valuation",
     kinds={"mlflow", "pandas", "duckdb"},
-    deps=["raw_housing", "cleaned_housing", "linear_price_model", "boosted_price_model"],
+    deps=["cleaned_housing", *(fam.asset for fam in FAMILIES.values())],
     check_specs=ESTIMATE_CHECKS,
 )
 def price_estimates(
     context: dg.AssetExecutionContext,
     subjects: SubjectsSource,
     mlflow: MlflowTracking,
-    warehouse: DuckDBResource,
+    raw_housing: pd.DataFrame,
 ) -> Iterator:
     """Estimate and calibrated range for each subject house, priced by the current champion."""
     if subjects.location:
         houses = subjects.load().frame
         origin = subjects.location
     else:
-        houses = split_test_houses(warehouse)
+        houses = split_test_houses(raw_housing)
         origin = "the test split of the sales"
     version, model = load_champion(
         mlflow.client(), settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS

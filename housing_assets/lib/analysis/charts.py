@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from housing_assets.lib.analysis.eda import EdaResult
 from housing_assets.lib.data.columns import ORDINAL_SCALES, TARGET
+from housing_assets.lib.data.frames import fixed_sample
 
 # plotly_white's layout (white background, light grid) without its per-trace-type defaults:
 # the full template is deep-copied into every figure and embedded in the HTML; its layout alone
@@ -310,9 +311,7 @@ CHART_SAMPLE_SEED = 42
 
 
 def chart_rows(cleaned: pd.DataFrame) -> pd.DataFrame:
-    if len(cleaned) <= CHART_MAX_ROWS:
-        return cleaned
-    return cleaned.sample(n=CHART_MAX_ROWS, random_state=CHART_SAMPLE_SEED)
+    return fixed_sample(cleaned, CHART_MAX_ROWS, CHART_SAMPLE_SEED)
 
 
 def build_charts(cleaned: pd.DataFrame, result: EdaResult) -> list[Chart]:

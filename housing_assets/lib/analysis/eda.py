@@ -13,7 +13,8 @@ can query. Three choices shape it:
   are undefined (division by a zero variance). It is skipped and listed with the reason
   instead of crashing the run or producing NaN rows that look like findings.
 - Feature importance is learned, so it sees the training rows of the project's one split
-  only (`split_index`), with the values that cleaning imputed put back as gaps. Two methods
+  only (`split_index`), described as the models describe them (`lib.data.features`, gaps
+  and all), not with the cleaned table's imputed values. Two methods
   that share nothing are put side by side: mutual information (model-free, k-nearest
   neighbours) and the permutation importance of a gradient-boosted tree model. Where they
   agree, the signal does not depend on one method's assumptions. The fits run
@@ -34,7 +35,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from housing_assets.lib.data.cleaning import IMPUTED_COLUMNS, restore_imputed_gaps
 from housing_assets.lib.data.columns import (
     ABSENT_FEATURES,
     CATEGORICAL_COLUMNS,
@@ -48,8 +48,10 @@ from housing_assets.lib.data.encoding import (
     BAND_SUFFIX,
     BANDS,
     encoding_summary,
+    ordinal_ranks,
 )
-from housing_assets.lib.ml.modeling import RANDOM_STATE, split_index
+from housing_assets.lib.data.frames import fixed_sample
+from housing_assets.lib.ml.split import RANDOM_STATE, split_index
 
 MIN_ROWS = 50
 TOP_N = 10
@@ -338,8 +340,7 @@ def band_summary(encoded: pd.DataFrame, bands=None, target: str = TARGET) -> pd.
 class MissingCounts(NamedTuple):
     """How many values each column of the raw table lacks, out of how many rows.
 
-    The EDA needs only these counts of the raw table: the asset asks the warehouse for them
-    (`lib.data.warehouse.null_counts`) rather than loading 82 columns of every sale.
+    The EDA needs only these counts of the raw table (`missing_counts`).
     """
 
     counts: pd.Series
@@ -348,6 +349,10 @@ class MissingCounts(NamedTuple):
     @classmethod
     def of(cls, raw: pd.DataFrame) -> "MissingCounts":
         return cls(raw.isna().sum(), len(raw))
+
+
+def missing_counts(raw: pd.DataFrame) -> MissingCounts:
+    return MissingCounts(raw.isna().sum().astype("int64"), len(raw))
 
 
 def missing_before_cleaning(raw: MissingCounts) -> pd.DataFrame:
@@ -377,17 +382,16 @@ class Importance(NamedTuple):
     training_rows: int
 
 
-def importance_features(cleaned: pd.DataFrame) -> pd.DataFrame:
-    """All features as numbers, with the cleaning's imputed values put back as gaps.
+def importance_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """All features of the models' feature frame as numbers, gaps kept.
 
     Ordinal levels become their rank on the fixed scale, nominal levels integer codes.
     """
-    frame = restore_imputed_gaps(cleaned) if IMPUTED_COLUMNS in cleaned.columns else cleaned
     numbers = [c for c in (*NUMERIC_FEATURES, *DERIVED_FEATURES) if c in frame.columns]
     columns = {c: pd.to_numeric(frame[c], errors="coerce") for c in numbers}
     for column, scale in ORDINAL_SCALES.items():
         if column in frame.columns:
-            columns[column] = frame[column].map({level: r for r, level in enumerate(scale)})
+            columns[column] = ordinal_ranks(frame[column], scale)
     for column in NOMINAL_COLUMNS:
         if column in frame.columns:
             # Sorted: a level's code does not depend on the order (or sample) of the rows.
@@ -487,17 +491,20 @@ def rank_agreement(first: pd.Series, second: pd.Series) -> float:
 
 
 def feature_importance(
-    cleaned: pd.DataFrame, train_index: pd.Index, target: str = TARGET
+    features: pd.DataFrame, price: pd.Series, train_index: pd.Index
 ) -> tuple[Importance, list[SkippedColumn]]:
-    """Mutual information and permutation importance on log price, training rows only."""
-    train = cleaned.loc[train_index]
-    train = train[train[target].notna()]
-    if len(train) > IMPORTANCE_MAX_ROWS:  # k-NN mutual information grows as n log n per feature
-        train = train.sample(n=IMPORTANCE_MAX_ROWS, random_state=RANDOM_STATE)
+    """Mutual information and permutation importance on log price, training rows only.
+
+    `features` are the models' features of the sales (`lib.data.features.house_features`).
+    """
+    sold = price.loc[train_index].notna()
+    train = features.loc[train_index[sold.to_numpy()]]
+    # k-NN mutual information grows as n log n per feature.
+    train = fixed_sample(train, IMPORTANCE_MAX_ROWS)
     X, skipped = _usable_training_features(importance_features(train))
     if not X.shape[1]:
         raise EdaInputError("No feature varies on the training rows; importance is undefined")
-    y = np.log(train[target].astype(float))
+    y = np.log(price.loc[train.index].astype(float))
     mi = mutual_information(X, y, nominal=set(NOMINAL_COLUMNS))
     permutation, holdout_r2 = permutation_importances(X, y)
     table = permutation.assign(mutual_information=mi)
@@ -541,23 +548,21 @@ def skipped_table(skipped: list[SkippedColumn]) -> pd.DataFrame:
     return pd.DataFrame(skipped, columns=list(SkippedColumn._fields)).astype(str)
 
 
-def run_eda(raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> EdaResult:
-    """Every statistic of the report, from the raw table's gaps and the cleaned and encoded tables."""
+def run_eda(
+    raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame, features: pd.DataFrame
+) -> EdaResult:
+    """Every statistic of the report, from the raw table's gaps, the cleaned and encoded
+    tables, and the models' features of the same sales (for the importance)."""
     require_rows(cleaned)
     require_usable_target(cleaned)
     with threadpool_limits(limits=1, user_api="blas"):
-        return _run_eda(raw, cleaned, encoded)
+        return _run_eda(raw, cleaned, encoded, features)
 
 
-def association_sample(cleaned: pd.DataFrame) -> pd.DataFrame:
-    """Every sale, or a fixed random sample of ASSOCIATION_MAX_ROWS of them above that."""
-    if len(cleaned) <= ASSOCIATION_MAX_ROWS:
-        return cleaned
-    return cleaned.sample(n=ASSOCIATION_MAX_ROWS, random_state=RANDOM_STATE)
-
-
-def _run_eda(raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame) -> EdaResult:
-    sample = association_sample(cleaned)
+def _run_eda(
+    raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame, features: pd.DataFrame
+) -> EdaResult:
+    sample = fixed_sample(cleaned, ASSOCIATION_MAX_ROWS)
     numeric, skipped = usable_columns(
         sample, (*NUMERIC_FEATURES, *DERIVED_FEATURES), "correlations", numeric=True
     )
@@ -568,8 +573,8 @@ def _run_eda(raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame) -
     spearman = correlation_matrix(sample, [*numeric, TARGET], "spearman")
     eta = categorical_numeric_associations(sample, categorical, [TARGET, *numeric])
     cramers = categorical_pair_associations(sample, categorical)
-    train_index, _ = split_index(cleaned)
-    importance, skipped_features = feature_importance(cleaned, train_index)
+    train_index, _ = split_index(features)
+    importance, skipped_features = feature_importance(features, cleaned[TARGET], train_index)
     return EdaResult(
         rows=len(cleaned),
         association_rows=len(sample),

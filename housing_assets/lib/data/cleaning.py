@@ -5,9 +5,12 @@ Two kinds of fill, kept apart on purpose:
   level "None" (and 0 for the matching areas and counts); a missing garage year is the year
   the house was built;
 - learned imputation (neighbourhood median for Lot Frontage, median or mode elsewhere), which
-  is computed from all rows. The cleaned table serves analysis; every cell filled this way is
-  listed in `imputed_columns`, so the models can put the gap back and learn their own
-  imputation on the training split only (no leakage).
+  is computed from all rows. The cleaned table serves analysis only.
+
+The row-wise part (`clean_rows`) is the start of the one feature path (`lib.data.features`):
+the models read its output, gaps and all, and learn their own imputation on the training
+split. The cleaned table is `clean_rows` of the sales with the imputation on top, so nothing
+downstream has to undo it, and each derived feature is computed once, in `clean_rows`.
 """
 
 from typing import NamedTuple
@@ -17,6 +20,7 @@ import pandas as pd
 
 from housing_assets.lib.data.columns import (
     ABSENT_FEATURES,
+    AMES_COLUMNS,
     CATEGORICAL_COLUMNS,
     CODE_COLUMNS,
     DERIVED_FEATURES,
@@ -26,8 +30,6 @@ from housing_assets.lib.data.columns import (
 from housing_assets.lib.data.frames import with_columns
 from housing_assets.lib.data.ingest import whole_numbers_as_int
 
-IMPUTED_COLUMNS = "imputed_columns"
-IMPUTED_SEPARATOR = "|"
 ZSCORE_SUFFIX = " z-score"
 
 
@@ -42,6 +44,12 @@ def drop_duplicate_pids(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep the first sale of each parcel id (PID)."""
     duplicated = frame["PID"].duplicated(keep="first")
     return frame.loc[~duplicated].reset_index(drop=True), int(duplicated.sum())
+
+
+def sales(raw: pd.DataFrame) -> pd.DataFrame:
+    """The raw table's sales, one per PID, indexed 0..n-1: the rows of every later table and
+    of the models' split."""
+    return drop_duplicate_pids(raw)[0]
 
 
 def category_text(values: pd.Series, code: bool = False) -> np.ndarray:
@@ -119,32 +127,6 @@ def impute_remaining(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def imputed_cells(missing: pd.DataFrame) -> pd.Series:
-    """For each row, the names of the columns whose value was imputed, joined by '|'."""
-    cells = np.full(len(missing), "", dtype=object)
-    for column in missing.columns[missing.any()]:
-        rows = missing[column].to_numpy()
-        cells[rows] = cells[rows] + IMPUTED_SEPARATOR + column
-    return pd.Series(cells, index=missing.index, dtype=object).str.removeprefix(IMPUTED_SEPARATOR)
-
-
-def restore_imputed_gaps(cleaned: pd.DataFrame) -> pd.DataFrame:
-    """Put NA back where cleaning imputed a value, so a model can learn its own imputation."""
-    frame = cleaned.copy()
-    # Few distinct combinations of imputed columns: split each once, not once per row.
-    codes, combinations = pd.factorize(frame[IMPUTED_COLUMNS].fillna(""))
-    codes_by_column: dict[str, list[int]] = {}
-    for code, combination in enumerate(combinations):
-        for column in filter(None, combination.split(IMPUTED_SEPARATOR)):
-            codes_by_column.setdefault(column, []).append(code)
-    for column, column_codes in codes_by_column.items():
-        if column not in frame.columns:  # a caller that loaded a subset (the models) needs none
-            continue
-        frame[column] = frame[column].astype(object if column in CATEGORICAL_COLUMNS else float)
-        frame.loc[np.isin(codes, column_codes), column] = np.nan
-    return frame
-
-
 def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Totals, ages and quality-by-size interactions: the strongest single price signals."""
 
@@ -186,22 +168,28 @@ def add_zscores(frame: pd.DataFrame, columns) -> pd.DataFrame:
 def clean_rows(raw: pd.DataFrame) -> pd.DataFrame:
     """The row-wise part of cleaning: dtypes, "house has none" levels, derived features.
 
-    Nothing here is learned from other rows, so a single house is cleaned exactly as it would
-    be in the table; genuine gaps stay NA for a model's own imputation. The valuation model
-    applies this to the houses it prices (`lib/ml/valuation.py`).
+    Nothing here is learned from other rows, so a single house is cleaned exactly as it is
+    for training; genuine gaps stay NA for a model's own imputation.
     """
-    frame, _ = fill_absent_features(fix_dtypes(raw))
-    return add_derived_features(frame)
+    return _clean_rows(raw)[0]
+
+
+def _clean_rows(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    frame, filled_as_absent = fill_absent_features(fix_dtypes(raw))
+    return add_derived_features(frame), filled_as_absent
 
 
 def clean_housing(raw: pd.DataFrame) -> CleaningResult:
+    """The analysis table: `clean_rows` of the sales, then imputation and z-score copies.
+
+    A derived feature whose inputs had a gap (a missing basement area) is imputed like any
+    other column, rather than derived again from imputed inputs.
+    """
     frame, duplicates = drop_duplicate_pids(raw)
-    frame = fix_dtypes(frame)
-    frame, filled_as_absent = fill_absent_features(frame)
-    missing = frame.isna()
+    frame, filled_as_absent = _clean_rows(frame)
+    missing = frame[list(AMES_COLUMNS)].isna()
     frame = impute_remaining(impute_lot_frontage_by_neighborhood(frame))
-    frame = add_derived_features(whole_numbers_as_int(frame, NUMERIC_FEATURES))
-    frame[IMPUTED_COLUMNS] = imputed_cells(missing)
+    frame = whole_numbers_as_int(frame, (*NUMERIC_FEATURES, *DERIVED_FEATURES))
     frame = add_zscores(frame, (*NUMERIC_FEATURES, *DERIVED_FEATURES))
     imputed = {column: int(n) for column, n in missing.sum().items() if n}
     return CleaningResult(frame, duplicates, filled_as_absent, imputed)

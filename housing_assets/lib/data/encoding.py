@@ -64,11 +64,16 @@ def add_bands(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(bands, index=frame.index)
 
 
+def ordinal_ranks(values: pd.Series, scale: tuple[str, ...]) -> pd.Series:
+    """Each level's rank on its scale (0 = the lowest); a level off the scale is NaN."""
+    return values.map({level: rank for rank, level in enumerate(scale)})
+
+
 def map_ordinals(frame: pd.DataFrame) -> pd.DataFrame:
     """Each ordinal level becomes its rank on the scale; unknown levels are an error."""
     mapped = {}
     for column, scale in ORDINAL_SCALES.items():
-        ranks = frame[column].map({level: rank for rank, level in enumerate(scale)})
+        ranks = ordinal_ranks(frame[column], scale)
         unknown = frame[column][ranks.isna()].unique()
         if len(unknown):
             raise EncodingError(

@@ -28,8 +28,9 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import AnyType
 
 from housing_assets.lib.data.columns import AMES_COLUMNS
-from housing_assets.lib.ml.modeling import regression_metrics
-from housing_assets.lib.ml.valuation import DEFAULT_LEVEL, OUTPUT_COLUMNS, REQUIRED_COLUMNS
+from housing_assets.lib.ml.metrics import regression_metrics
+from housing_assets.lib.ml.ranges import DEFAULT_LEVEL
+from housing_assets.lib.ml.valuation import OUTPUT_COLUMNS, REQUIRED_COLUMNS
 
 T = TypeVar("T")
 TRACKING_ATTEMPTS = 3
@@ -160,6 +161,14 @@ def log_valuation_model(model, example_houses: pd.DataFrame, registered_model: s
         pip_requirements=pip_requirements(),
         registered_model_name=registered_model,
     )
+
+
+class RegistryTarget(NamedTuple):
+    """Where versions are registered and which alias names the champion."""
+
+    model: str
+    alias: str
+    lock_path: Path  # the champion lock (`champion_lock`)
 
 
 class ChampionUnavailable(RuntimeError):

@@ -1,0 +1,105 @@
+"""Price ranges: normalised split-conformal prediction on log prices (Lei et al., 2018).
+
+- Out-of-fold predictions on the training split give honest log residuals r_i, as the test
+  split will see them (`lib.ml.workflow` makes them from its cross-fit).
+- A small gradient-boosted "difficulty" model learns |r| from the booster's encoding of a
+  house, so a house like the ones the model misses (large, old, unusual) gets a wider range
+  and a typical one a narrower one. Its values for the calibration rows are themselves out of
+  fold, on the same folds.
+- The scores |r_i| / sigma_i give the conformal quantile q for a level, and a house's range
+  is estimate x exp(-/+ q * sigma(x)).
+
+For the booster the difficulty model reads the booster's own encoded matrix, so a served
+house is encoded once; for another family it reads a booster-style encoder fitted on the
+calibration rows (the linear model's spline and one-hot matrix is wider and slower to grow
+trees on). The plain method (one width for every house) covers as well but is wider; the
+README gives both.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from housing_assets.lib.ml.families import booster, booster_preprocess
+
+DEFAULT_LEVEL = 0.9
+DIFFICULTY_TREES = 100
+# The smallest spread (in log price) the difficulty model may predict: no house is priced
+# with a range narrower than the data can support.
+MIN_SIGMA = 0.02
+
+
+class ValuationInputError(MlflowException):
+    """A house or a request the model cannot price as given; the message names the column or
+    value. An MlflowException with INVALID_PARAMETER_VALUE, so MLflow's scoring server
+    answers 400."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The ceil((n + 1) * level)-th smallest score: finite-sample coverage of at least `level`."""
+    if not 0 < level < 1:
+        raise ValuationInputError(f"level must be between 0 and 1, got {level}")
+    n = len(scores)
+    rank = min(n, int(np.ceil((n + 1) * level)))
+    return float(np.sort(scores)[rank - 1])
+
+
+def difficulty_model() -> HistGradientBoostingRegressor:
+    """The project's booster with fewer trees, reading the booster's encoding of a house."""
+    return booster(max_iter=DIFFICULTY_TREES)
+
+
+def difficulty_encoder(estimator, X: pd.DataFrame):
+    """What the difficulty model reads a house through: the booster's own fitted
+    preprocessing, or for another family the booster's preprocessing fitted on `X`."""
+    if shares_encoding(estimator):
+        return estimator.regressor_[:-1]
+    return booster_preprocess().fit(X)
+
+
+def shares_encoding(estimator) -> bool:
+    return isinstance(estimator.regressor_[-1], HistGradientBoostingRegressor)
+
+
+def encoded_features(estimator, X: pd.DataFrame) -> np.ndarray:
+    """The matrix a fitted price model's regressor reads: its Pipeline without the last step."""
+    return estimator.regressor_[:-1].transform(X)
+
+
+class IntervalCalibration(NamedTuple):
+    difficulty: HistGradientBoostingRegressor  # fitted: encoded house -> |log residual|
+    scores: np.ndarray  # |r_i| / sigma_i of the calibration rows, out of fold
+    # Fitted on the training split: a house -> the booster's encoding of it. For the booster,
+    # that is its own preprocessing, and `shares_encoding` lets a caller that has already
+    # encoded the houses for the price model pass that matrix instead of encoding them again.
+    # The defaults keep champions registered before these fields loadable: their difficulty
+    # model is a whole Pipeline that reads the model features themselves.
+    encoder: object | None = None
+    shares_encoding: bool = False
+
+    def sigma(self, X: pd.DataFrame, encoded: np.ndarray | None = None) -> np.ndarray:
+        """`encoded`: optionally, X as the price model encodes it (`encoded_features`)."""
+        if self.shares_encoding and encoded is not None:
+            features = encoded
+        elif self.encoder is None:
+            features = X
+        else:
+            features = self.encoder.transform(X)
+        return np.clip(self.difficulty.predict(features), MIN_SIGMA, None)
+
+    def interval(
+        self,
+        X: pd.DataFrame,
+        estimate: np.ndarray,
+        level: float = DEFAULT_LEVEL,
+        encoded: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(X, encoded))
+        return estimate / spread, estimate * spread

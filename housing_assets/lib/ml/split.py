@@ -1,0 +1,61 @@
+"""The one 70/30 split of the sales, and the model's features and target on each side.
+
+The split is of rows in file order with the seed project's `train_test_split(test_size=0.3,
+random_state=42)`, so the figures compare with it. Anything learned from data (the models,
+their ranges, the EDA's feature importance) sees the training rows only; the test rows are
+used once, to score.
+"""
+
+from typing import NamedTuple
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from housing_assets.lib.data.cleaning import sales
+from housing_assets.lib.data.columns import TARGET
+from housing_assets.lib.data.features import house_features
+from housing_assets.lib.data.frames import SAMPLE_SEED, fixed_sample
+
+TEST_SIZE = 0.3
+RANDOM_STATE = SAMPLE_SEED
+MIN_TRAINING_ROWS = 100
+
+
+class TrainingDataError(ValueError):
+    """The data cannot train a model; the message says why."""
+
+
+class Split(NamedTuple):
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+def split_index(frame: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
+    """The training and test rows of a table of the sales (raw deduplicated, or cleaned)."""
+    train, test = train_test_split(frame.index, test_size=TEST_SIZE, random_state=RANDOM_STATE)
+    return pd.Index(train), pd.Index(test)
+
+
+def split_features(X: pd.DataFrame, y: pd.Series) -> Split:
+    """Model features and target of the sales, split by `split_index`."""
+    train, test = split_index(X)
+    if len(train) < MIN_TRAINING_ROWS:
+        raise TrainingDataError(
+            f"Only {len(train)} training rows after the {1 - TEST_SIZE:.0%} split of "
+            f"{len(X)} rows; at least {MIN_TRAINING_ROWS} are needed to train a model"
+        )
+    return Split(X.loc[train], X.loc[test], y.loc[train], y.loc[test])
+
+
+def split_sales(raw: pd.DataFrame) -> Split:
+    """The raw table's sales (one per PID) as model features, split 70/30."""
+    rows = sales(raw)
+    return split_features(house_features(rows), rows[TARGET].astype(float))
+
+
+def sample_rows(X: pd.DataFrame, y: pd.Series, max_rows: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target of the same `fixed_sample` of rows."""
+    X = fixed_sample(X, max_rows)
+    return X, y.loc[X.index]

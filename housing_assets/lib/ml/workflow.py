@@ -1,0 +1,271 @@
+"""The model workflow: fit, calibrate the ranges, backtest and score, in one cross-fit.
+
+One function (`train_model`) turns a family and the split into a fitted model, its valuation
+pyfunc and every figure logged for it; `train_log_promote` adds MLflow logging, the quality
+gate and the champion decision. The model assets and the benchmarks both call these.
+
+The cost of a model is its fits, so every fit the ranges and the backtest need is made once,
+in one batch that runs on both cores (single-threaded fits in two worker processes):
+
+- the model on the training split (its `fit_rows`);
+- K = 5 fold models on the calibration rows (shuffled folds), each scoring the fold it left
+  out, so every calibration row has an honest residual from a model that did not see it;
+- the backtest model on the training rows before `BACKTEST_YEAR`, scored on every sale of
+  that year.
+
+The difficulty models (100 trees, fast) are fitted in a second batch on the same folds. The
+backtest's range reuses the fold residuals of the earlier sales and a difficulty model fitted
+on them alone. Those residuals come from fold models that also saw training sales of the
+backtest year, so the backtest's estimates are strictly out of time but its range's width is
+not: the price of one refit per fold. Time-ordered folds, which would avoid that, trained
+each fold model on less data and made the ranges wider (README, Cost). Before this design the
+ranges and the backtest refitted each model 9 more times, one after the other.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import mlflow
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from threadpoolctl import threadpool_limits
+
+from housing_assets.lib.ml.families import FAMILIES, ModelFamily, family
+from housing_assets.lib.ml.metrics import interval_metrics, regression_metrics
+from housing_assets.lib.ml.ranges import (
+    DEFAULT_LEVEL,
+    MIN_SIGMA,
+    IntervalCalibration,
+    difficulty_encoder,
+    difficulty_model,
+    shares_encoding,
+)
+from housing_assets.lib.ml.split import RANDOM_STATE, Split, sample_rows
+from housing_assets.lib.ml.valuation import HousePriceModel
+from housing_assets.lib.registry.tracking import (
+    Challenger,
+    ChampionDecision,
+    RegistryTarget,
+    log_valuation_model,
+    register_decision,
+)
+
+CALIBRATION_FOLDS = 5
+# Above this many training rows, calibration works on a fixed random sample of them.
+CALIBRATION_MAX_ROWS = 3_000
+BACKTEST_YEAR = 2010
+# A tuning run's grid search: 3 folds on a fixed sample of the training split.
+TUNING_FOLDS = 3
+TUNING_MAX_ROWS = 3_000
+# One fit per core, each single-threaded: on a shared 2-core machine OpenMP's spinning
+# threads slowed a fit severalfold when another process wanted a core.
+FIT_JOBS = 2
+
+
+class TrainedModel(NamedTuple):
+    """A model fitted on the training split, calibrated, backtested and scored once."""
+
+    family: ModelFamily
+    estimator: object
+    valuation: HousePriceModel
+    params: dict[str, object]
+    metrics: dict[str, float]
+    test_predictions: np.ndarray
+    training_rows: int
+
+
+def _fit(template, X: pd.DataFrame, y: pd.Series):
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return clone(template).fit(X, y)
+
+
+def fit_all(template, batches: list[tuple[pd.DataFrame, pd.Series]]) -> list:
+    """Copies of `template` fitted on each (X, y), on both cores."""
+    return Parallel(n_jobs=FIT_JOBS)(delayed(_fit)(template, X, y) for X, y in batches)
+
+
+def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series) -> tuple[dict, float, int]:
+    """The best grid point (an empty grid: the defaults) by 3-fold CV, its CV RMSE, the rows."""
+    X, y = sample_rows(X, y, TUNING_MAX_ROWS)
+    search = GridSearchCV(
+        fam.build(),
+        fam.tuning_grid or [{}],
+        cv=KFold(TUNING_FOLDS, shuffle=True, random_state=RANDOM_STATE),
+        scoring="neg_root_mean_squared_error",
+        n_jobs=FIT_JOBS,
+        refit=False,
+    ).fit(X, y)
+    return search.best_params_, float(-search.best_score_), len(X)
+
+
+class CrossFit(NamedTuple):
+    estimator: object  # fitted on the training split (or its `fit_rows` sample)
+    backtest_model: object  # fitted on the training rows before BACKTEST_YEAR
+    X_cal: pd.DataFrame
+    y_cal: pd.Series
+    out_of_fold: np.ndarray  # log price of each calibration row, from a model that did not see it
+    fold: np.ndarray  # the fold (0..K-1) that left the row out
+    fit_rows: int
+
+
+def calibration_folds(n: int) -> list[np.ndarray]:
+    """The rows each of the K folds leaves out (shuffled, fixed)."""
+    folds = KFold(CALIBRATION_FOLDS, shuffle=True, random_state=RANDOM_STATE)
+    return [test for _, test in folds.split(np.arange(n))]
+
+
+def cross_fit(template, fam: ModelFamily, split: Split) -> CrossFit:
+    X_fit, y_fit = sample_rows(split.X_train, split.y_train, fam.max_rows)
+    X_cal, y_cal = sample_rows(split.X_train, split.y_train, CALIBRATION_MAX_ROWS)
+    earlier = split.X_train["Yr Sold"] < BACKTEST_YEAR
+    X_past, y_past = sample_rows(split.X_train[earlier], split.y_train[earlier], fam.max_rows)
+    held_out = calibration_folds(len(X_cal))
+    batches = [(X_fit, y_fit), (X_past, y_past)]
+    for rows in held_out:
+        kept = np.setdiff1d(np.arange(len(X_cal)), rows)
+        batches.append((X_cal.iloc[kept], y_cal.iloc[kept]))
+    estimator, backtest_model, *fold_models = fit_all(template, batches)
+    fold = np.empty(len(X_cal), dtype=int)
+    predictions = np.empty(len(X_cal))
+    for k, (rows, model) in enumerate(zip(held_out, fold_models, strict=True)):
+        fold[rows] = k
+        predictions[rows] = model.predict(X_cal.iloc[rows])
+    return CrossFit(
+        estimator, backtest_model, X_cal, y_cal, np.log(predictions), fold, len(X_fit)
+    )
+
+
+class Calibrations(NamedTuple):
+    served: IntervalCalibration  # every calibration row: the model's own ranges
+    backtest: IntervalCalibration  # the rows before BACKTEST_YEAR only
+
+
+def calibrate(fitted: CrossFit) -> Calibrations:
+    """Difficulty models on the cross-fit's residuals: out of fold (the same folds) for the
+    scores, then on every row for the model's ranges and on the earlier rows for the
+    backtest's."""
+    encoder = difficulty_encoder(fitted.estimator, fitted.X_cal)
+    features = encoder.transform(fitted.X_cal)
+    residual = np.abs(np.log(fitted.y_cal.to_numpy(float)) - fitted.out_of_fold)
+    earlier = (fitted.X_cal["Yr Sold"] < BACKTEST_YEAR).to_numpy()
+    folds = range(CALIBRATION_FOLDS)
+    batches = [(features, residual), (features[earlier], residual[earlier])]
+    batches += [(features[fitted.fold != k], residual[fitted.fold != k]) for k in folds]
+    served, past, *fold_models = fit_all(difficulty_model(), batches)
+    sigma = np.empty(len(residual))
+    for k, model in zip(folds, fold_models, strict=True):
+        sigma[fitted.fold == k] = model.predict(features[fitted.fold == k])
+    scores = residual / np.clip(sigma, MIN_SIGMA, None)
+    sharing = shares_encoding(fitted.estimator)
+    return Calibrations(
+        IntervalCalibration(served, scores, encoder, sharing),
+        IntervalCalibration(past, scores[earlier], encoder, False),
+    )
+
+
+def backtest_metrics(fitted: CrossFit, calibration: IntervalCalibration, split: Split) -> dict:
+    """The backtest model on every sale of BACKTEST_YEAR (training and test rows): the future,
+    not a random past."""
+    X = pd.concat([split.X_train, split.X_test])
+    y = pd.concat([split.y_train, split.y_test])
+    future = (X["Yr Sold"] == BACKTEST_YEAR).to_numpy()
+    if not future.any() or len(calibration.scores) < CALIBRATION_FOLDS * 10:
+        return {}
+    estimate = fitted.backtest_model.predict(X[future])
+    low, high = calibration.interval(X[future], estimate)
+    errors = regression_metrics(y[future], estimate)
+    return {
+        "backtest_rmse": errors["rmse"],
+        "backtest_mae": errors["mae"],
+        "backtest_r2": errors["r2"],
+        "backtest_interval_coverage": interval_metrics(y[future], low, high)["interval_coverage"],
+        "backtest_rows": float(future.sum()),
+    }
+
+
+def train_model(
+    name: str, split: Split, tune_grid: bool = False, level: float = DEFAULT_LEVEL
+) -> TrainedModel:
+    """Fit a family on the training split, calibrate its ranges, backtest it, score it once.
+
+    With `tune_grid`, the family's grid is searched by 3-fold CV on the training split first
+    (and `cv_rmse` reported); scheduled runs leave it out, being the expensive part.
+    """
+    fam = family(name)
+    template = fam.build()
+    params: dict[str, object] = {"tuned": tune_grid}
+    metrics: dict[str, float] = {}
+    if tune_grid:
+        best, metrics["cv_rmse"], params["tuning_rows"] = tune(fam, split.X_train, split.y_train)
+        template.set_params(**best)
+    fitted = cross_fit(template, fam, split)
+    calibrations = calibrate(fitted)
+    estimator = fitted.estimator
+    params.update(fam.fitted_params(estimator), fit_rows=fitted.fit_rows)
+    valuation = HousePriceModel(estimator, calibrations.served, level)
+    test = valuation.ranges(split.X_test, level)
+    predictions = test["estimate"].to_numpy()
+    X_seen, y_seen = sample_rows(split.X_train, split.y_train, fam.max_rows)
+    seen = regression_metrics(y_seen, estimator.predict(X_seen))
+    ranges = interval_metrics(split.y_test, test["low"], test["high"])
+    metrics = {
+        **{f"test_{k}": v for k, v in regression_metrics(split.y_test, predictions).items()},
+        "train_rmse": seen["rmse"],
+        "train_r2": seen["r2"],
+        **metrics,
+        "test_interval_coverage": ranges["interval_coverage"],
+        "test_interval_median_width": ranges["interval_median_width"],
+        **backtest_metrics(fitted, calibrations.backtest, split),
+    }
+    return TrainedModel(fam, estimator, valuation, params, metrics, predictions, len(split.X_train))
+
+
+class Promotion(NamedTuple):
+    trained: TrainedModel
+    model_info: object  # MLflow's ModelInfo of the logged, registered pyfunc
+    decision: ChampionDecision
+    comparison: pd.DataFrame
+
+
+def train_log_promote(
+    name: str,
+    split: Split,
+    example_houses: pd.DataFrame,
+    gate: Callable[[TrainedModel], tuple[str, ...]],
+    client,
+    registry: RegistryTarget,
+    tune_grid: bool = False,
+    data_version: str | None = None,
+) -> Promotion:
+    """The whole workflow inside the caller's active MLflow run: train (`train_model`), log
+    params, metrics and the valuation pyfunc (registered as a new version), run the quality
+    gate (`gate` returns the names of the blocking checks that failed), then decide on the
+    champion and move its alias last (`lib.registry.tracking.register_decision`)."""
+    trained = train_model(name, split, tune_grid)
+    mlflow.log_params(
+        {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test),
+         "interval_level": trained.valuation.level}
+    )  # fmt: skip
+    mlflow.log_metrics(trained.metrics)
+    info = log_valuation_model(trained.valuation, example_houses, registry.model)
+    challenger = Challenger(
+        version=str(info.registered_model_version),
+        family=trained.family.name,
+        test_rmse=trained.metrics["test_rmse"],
+        failed_gate_checks=gate(trained),
+        data_version=data_version,
+    )
+    decision, comparison = register_decision(
+        client,
+        registry.model,
+        registry.alias,
+        challenger,
+        split.X_test,
+        split.y_test,
+        lock_path=registry.lock_path,
+        families=tuple(FAMILIES),
+    )
+    return Promotion(trained, info, decision, comparison)
