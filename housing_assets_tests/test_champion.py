@@ -17,7 +17,8 @@ from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 from mlflow.tracking import MlflowClient
 from sklearn.dummy import DummyRegressor
 
-from housing_assets.lib.ml.modeling import Split, split_housing, train_and_score
+from housing_assets.lib.ml.split import Split, split_sales
+from housing_assets.lib.ml.workflow import train_model
 from housing_assets.lib.registry import tracking
 from housing_assets.lib.registry.retention import collect_garbage, prune_mlflow
 from housing_assets.lib.registry.tracking import (
@@ -34,19 +35,19 @@ FAMILIES = ("linear", "boosted")
 
 
 @pytest.fixture(scope="module")
-def split(cleaned_frame) -> Split:
-    return split_housing(cleaned_frame)
+def split(raw_frame) -> Split:
+    return split_sales(raw_frame)
 
 
 @pytest.fixture(scope="module")
 def strong(split):
-    return train_and_score("boosted", split)
+    return train_model("boosted", split)
 
 
 @pytest.fixture(scope="module")
 def weak(split):
     few = Split(split.X_train.head(150), split.X_test, split.y_train.head(150), split.y_test)
-    return train_and_score("linear", few)
+    return train_model("linear", few)
 
 
 class Store:

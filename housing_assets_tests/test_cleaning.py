@@ -5,16 +5,15 @@ import pandas as pd
 import pytest
 
 from housing_assets.lib.data.cleaning import (
-    IMPUTED_COLUMNS,
     add_zscores,
     clean_housing,
     drop_duplicate_pids,
     fill_absent_features,
     fix_dtypes,
     impute_lot_frontage_by_neighborhood,
-    imputed_cells,
-    restore_imputed_gaps,
+    sales,
 )
+from housing_assets.lib.data.features import FEATURES, house_features
 from housing_assets.lib.data.columns import AMES_COLUMNS
 
 
@@ -95,22 +94,45 @@ def test_add_zscores_exact_and_constant():
     assert scored["b z-score"].tolist() == [0.0, 0.0, 0.0]
 
 
-def test_imputed_cells_and_restore():
-    missing = pd.DataFrame(
-        {"Lot Frontage": [True, False, True], "Electrical": [False, False, True]}
+def test_the_cleaned_table_is_the_feature_rows_with_gaps_imputed(raw_frame):
+    """No marker column to parse back: the cleaned table is the models' rows plus imputation."""
+    cleaned = clean_housing(raw_frame).frame
+    features = house_features(sales(raw_frame))
+    assert "imputed_columns" not in cleaned.columns
+    assert list(features.columns) == list(FEATURES) and features.index.equals(cleaned.index)
+    gaps = features["Lot Frontage"].isna()
+    assert gaps.sum() == 490  # genuine gaps stay for the models' own imputation
+    kept = ~gaps
+    np.testing.assert_array_equal(
+        cleaned.loc[kept, "Lot Frontage"].to_numpy(float), features.loc[kept, "Lot Frontage"]
     )
-    cells = imputed_cells(missing)
-    assert cells.tolist() == ["Lot Frontage", "", "Lot Frontage|Electrical"]
-    cleaned = pd.DataFrame(
-        {"Lot Frontage": [70.0, 60.0, 70.0], "Electrical": ["SBrkr"] * 3, IMPUTED_COLUMNS: cells}
-    )
-    restored = restore_imputed_gaps(cleaned)
-    assert restored["Lot Frontage"].isna().tolist() == [True, False, True]
-    assert restored["Electrical"].isna().tolist() == [False, False, True]
-    # A subset of the columns (the models load only theirs): gaps elsewhere are ignored.
-    subset = restore_imputed_gaps(cleaned.drop(columns="Electrical"))
-    assert subset["Lot Frontage"].isna().tolist() == [True, False, True]
-    assert "Electrical" not in subset
+    # every value the features have is the cleaned table's, exactly (numbers and levels)
+    for column in FEATURES:
+        present = features[column].notna()
+        left, right = cleaned.loc[present, column], features.loc[present, column]
+        if pd.api.types.is_numeric_dtype(right):
+            np.testing.assert_array_equal(left.to_numpy(float), right.to_numpy(float), column)
+        else:
+            assert left.tolist() == right.tolist(), column
+    # the real data's other genuine gaps, each imputed in the cleaned table only
+    assert features.isna().sum()[lambda n: n > 0].to_dict() == {
+        "Lot Frontage": 490, "Garage Cars": 1, "Garage Area": 1, "Garage Qual": 2,
+        "Garage Cond": 2, "Bsmt Exposure": 3, "BsmtFin Type 2": 1, "Garage Finish": 2,
+        "Mas Vnr Type": 7, "Electrical": 1,
+    }  # fmt: skip
+
+
+def test_a_derived_feature_with_a_gap_in_its_inputs_is_imputed_not_derived_again(raw_frame):
+    frame = raw_frame.head(3).copy()
+    frame["Total Bsmt SF"] = [800.0, 900.0, 1000.0]
+    frame["1st Flr SF"] = [1000.0, None, 1200.0]
+    frame["2nd Flr SF"] = [0.0, 0.0, 500.0]
+    features = house_features(sales(frame))
+    assert features["Total SF"].tolist()[::2] == [1800.0, 2700.0]
+    assert np.isnan(features["Total SF"].iloc[1])
+    cleaned = clean_housing(frame).frame
+    assert cleaned["Total SF"].tolist() == [1800, 2250, 2700]  # the median of the others
+    assert cleaned["1st Flr SF"].tolist() == [1000, 1100, 1200]
 
 
 def test_clean_real_data(raw_frame):
@@ -121,11 +143,8 @@ def test_clean_real_data(raw_frame):
     assert result.imputed["Lot Frontage"] == 490
     assert result.filled_as_absent["Pool QC"] == 2917
     assert result.filled_as_absent["Garage Type"] == 157
-    assert (cleaned[IMPUTED_COLUMNS].str.contains("Lot Frontage")).sum() == 490
     assert cleaned["MS SubClass"].map(type).eq(str).all()
     assert cleaned["Gr Liv Area z-score"].mean() == pytest.approx(0, abs=1e-9)
     assert cleaned["Gr Liv Area z-score"].std(ddof=0) == pytest.approx(1)
-    assert (
-        cleaned["Total SF"]
-        == cleaned["Total Bsmt SF"] + cleaned["1st Flr SF"] + cleaned["2nd Flr SF"]
-    ).all()
+    total = cleaned["Total Bsmt SF"] + cleaned["1st Flr SF"] + cleaned["2nd Flr SF"]
+    assert (cleaned["Total SF"] == total).all()

@@ -28,7 +28,7 @@ from housing_assets.lib.data.cleaning import clean_housing
 from housing_assets.lib.data.encoding import encode_housing, encoding_summary
 from housing_assets.lib.data.ingest import load_source
 from housing_assets.lib.data.warehouse import publish_tables
-from housing_assets.lib.ml.modeling import split_index
+from housing_assets.lib.ml.split import split_index
 from housing_assets.resources import HousingSource, WarehouseIOManager
 from housing_assets.settings import SHIPPED_SOURCE
 

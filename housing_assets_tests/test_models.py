@@ -11,16 +11,12 @@ from mlflow.tracking import MlflowClient
 from sklearn.model_selection import train_test_split
 
 from housing_assets import settings
-from housing_assets.lib.ml.modeling import (
-    BOOSTER_GRID,
-    BOOSTER_MAX_LEAF_NODES,
-    FEATURES,
-    TrainingDataError,
-    build_boosted_model,
-    split_housing,
-    split_index,
-    train_and_score,
-)
+from housing_assets.lib.data.features import FEATURES
+from housing_assets.lib.ml.families import BOOSTER_MAX_LEAF_NODES, FAMILIES, build_boosted_model
+from housing_assets.lib.ml.split import TrainingDataError, split_index, split_sales
+from housing_assets.lib.ml.workflow import train_model
+
+BOOSTER_GRID = FAMILIES["boosted"].tuning_grid
 from housing_assets.lib.registry.tracking import TrackingUnavailable, ensure_experiment
 
 # cv_rmse comes from a tuning run only (`tune: true`).
@@ -109,7 +105,7 @@ def test_champion_is_the_best_and_prices_raw_rows(pipeline_run, raw_frame, clean
     }
     assert float(champion.tags["test_rmse"]) == pytest.approx(min(rmses.values()))
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
-    split = split_housing(cleaned_frame)
+    split = split_sales(raw_frame)
     asset_predictions = model.unwrap_python_model().estimator.predict(split.X_test)
     rmse = np.sqrt(np.mean((asset_predictions - split.y_test.to_numpy()) ** 2))
     assert rmse == pytest.approx(min(rmses.values()), rel=1e-9)
@@ -151,12 +147,12 @@ def test_ranges_meet_the_coverage_and_width_targets(pipeline_run):
         assert 0.80 <= meta["backtest_interval_coverage"] <= 0.97, name
 
 
-def test_a_miscalibrated_level_is_caught_by_the_coverage_check(pipeline_run, cleaned_frame):
+def test_a_miscalibrated_level_is_caught_by_the_coverage_check(pipeline_run, raw_frame):
     from housing_assets.checks import interval_check_result
 
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
     valuation = model.unwrap_python_model()
-    split = split_housing(cleaned_frame)
+    split = split_sales(raw_frame)
     y = split.y_test.to_numpy()
     for level, passes in ((0.9, True), (0.5, False)):
         priced = valuation.ranges(split.X_test, level)
@@ -166,17 +162,16 @@ def test_a_miscalibrated_level_is_caught_by_the_coverage_check(pipeline_run, cle
         assert result.metadata["observed_coverage"].value == coverage
 
 
-def test_a_champion_registered_before_the_shared_encoding_still_prices(cleaned_frame):
+def test_a_champion_registered_before_the_shared_encoding_still_prices(raw_frame):
     """Champions pickled when the range model was a whole Pipeline (two fields) still load:
-    unpickling a NamedTuple passes the stored fields to its constructor."""
-    from housing_assets.lib.ml.valuation import (
-        DIFFICULTY_TREES,
-        MIN_SIGMA,
-        HousePriceModel,
-        IntervalCalibration,
-    )
+    unpickling a NamedTuple passes the stored fields to its constructor. Their classes are
+    named by the module path they had before `lib/` was grouped."""
+    import pickle
 
-    split = split_housing(cleaned_frame)
+    from housing_assets.lib.ml.ranges import DIFFICULTY_TREES, MIN_SIGMA
+    from housing_assets.lib.valuation import HousePriceModel, IntervalCalibration
+
+    split = split_sales(raw_frame)
     X, y = split.X_train.head(600), split.y_train.head(600)
     estimator = build_boosted_model().set_params(regressor__model__max_iter=20).fit(X, y)
     residual = np.abs(np.log(y.to_numpy()) - np.log(estimator.predict(X)))
@@ -184,7 +179,11 @@ def test_a_champion_registered_before_the_shared_encoding_still_prices(cleaned_f
     old_difficulty.fit(X, residual)
     old = IntervalCalibration.__new__(IntervalCalibration, old_difficulty, residual / 0.05)
     assert old.encoder is None and old.shares_encoding is False
-    priced = HousePriceModel(estimator, old).ranges(split.X_test.head(50))
+    stored = pickle.dumps(HousePriceModel(estimator, old), protocol=0)  # names as text
+    assert b"housing_assets.lib.ml.valuation" in stored  # what a new champion names
+    old_path = stored.replace(b"housing_assets.lib.ml.valuation", b"housing_assets.lib.valuation")
+    old_path = old_path.replace(b"housing_assets.lib.ml.ranges", b"housing_assets.lib.valuation")
+    priced = pickle.loads(old_path).ranges(split.X_test.head(50))
     sigma = np.clip(old_difficulty.predict(split.X_test.head(50)), MIN_SIGMA, None)
     spread = np.exp(np.sort(residual / 0.05)[int(np.ceil(601 * 0.9)) - 1] * sigma)
     np.testing.assert_allclose(priced["high"] / priced["estimate"], spread, rtol=1e-9)
@@ -213,30 +212,30 @@ def test_bad_houses_are_named_not_tracebacks(pipeline_run, ames_csv):
         model.predict(house.head(0))
 
 
-def test_models_cross_validate_only_when_tuning(cleaned_frame):
-    split = split_housing(cleaned_frame.sample(n=600, random_state=0))
-    default = train_and_score("boosted", split)
+def test_models_cross_validate_only_when_tuning(raw_frame):
+    split = split_sales(raw_frame.sample(n=600, random_state=0))
+    default = train_model("boosted", split)
     assert default.params["tuned"] is False and "tuning_rows" not in default.params
     assert default.params["max_leaf_nodes"] == BOOSTER_MAX_LEAF_NODES
     assert "cv_rmse" not in default.metrics
-    tuned = train_and_score("boosted", split, tune=True)
+    tuned = train_model("boosted", split, tune_grid=True)
     assert tuned.params["tuned"] is True and tuned.params["tuning_rows"] == len(split.X_train)
     assert tuned.params["max_leaf_nodes"] in BOOSTER_GRID["regressor__model__max_leaf_nodes"]
     # the grid's best 3-fold score on the training rows, in dollars
     assert 10_000 < tuned.metrics["cv_rmse"] < 60_000
     assert tuned.metrics["cv_rmse"] != pytest.approx(tuned.metrics["test_rmse"])
-    linear = train_and_score("linear", split)
+    linear = train_model("linear", split)
     assert linear.params["tuned"] is False and "cv_rmse" not in linear.metrics
-    linear_tuned = train_and_score("linear", split, tune=True)
+    linear_tuned = train_model("linear", split, tune_grid=True)
     assert 10_000 < linear_tuned.metrics["cv_rmse"] < 60_000
     # the same fit either way: tuning adds the CV estimate, the penalty is chosen by GCV
     assert linear_tuned.params["alpha"] == linear.params["alpha"]
     assert linear_tuned.metrics["test_rmse"] == linear.metrics["test_rmse"]
 
 
-def test_learned_preprocessing_saw_only_training_rows(cleaned_frame):
-    split = split_housing(cleaned_frame)
-    trained = train_and_score("linear", split)
+def test_learned_preprocessing_saw_only_training_rows(raw_frame):
+    split = split_sales(raw_frame)
+    trained = train_model("linear", split)
     preprocess = trained.estimator.regressor_.named_steps["preprocess"]
     imputer = preprocess.named_transformers_["numeric"].named_steps["simpleimputer"]
     columns = preprocess.transformers_[1][2]
@@ -249,9 +248,25 @@ def test_learned_preprocessing_saw_only_training_rows(cleaned_frame):
     assert set(split.X_train.columns) == set(FEATURES)
 
 
-def test_too_few_training_rows(cleaned_frame):
+def test_served_features_equal_the_training_features_exactly(raw_frame):
+    """The pyfunc describes a house exactly as training did, from the rows or from their text."""
+    from housing_assets.lib.data.cleaning import sales
+    from housing_assets.lib.ml.valuation import HousePriceModel
+
+    split = split_sales(raw_frame)
+    test_rows = split.X_test.index[:300]
+    rows = sales(raw_frame).loc[test_rows].reset_index(drop=True)
+    as_text = rows.map(lambda v: "" if pd.isna(v) else str(v))
+    expected = split.X_test.loc[test_rows].reset_index(drop=True)
+    assert expected["Lot Frontage"].isna().any() and (as_text["Pool QC"] == "").any()
+    model = HousePriceModel(estimator=None, calibration=None)
+    for houses in (rows, as_text, rows.sample(frac=1, axis=1, random_state=0)):
+        pd.testing.assert_frame_equal(model.features(houses), expected, check_exact=True)
+
+
+def test_too_few_training_rows(raw_frame):
     with pytest.raises(TrainingDataError, match=r"Only 98 training rows .* at least 100"):
-        split_housing(cleaned_frame.head(140))
+        split_sales(raw_frame.head(140))
 
 
 def test_unreachable_tracking_uri_fails_fast_with_uri():
@@ -270,12 +285,12 @@ def test_invalid_tracking_uri_names_it():
 
 
 @pytest.fixture
-def cleaned_input(cleaned_frame):
-    """An IO manager that hands the model asset the cleaned table without a warehouse."""
+def cleaned_input(raw_frame):
+    """An IO manager that hands the model asset the raw table without a warehouse."""
 
     class CleanedInput(dg.IOManager):
         def load_input(self, context):
-            return cleaned_frame
+            return raw_frame
 
         def handle_output(self, context, obj):
             pass
@@ -290,10 +305,10 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
 
     client = MlflowClient(settings.mlflow_tracking_uri())
     before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
-    cleaned = dg.SourceAsset("cleaned_housing")
+    cleaned = [dg.SourceAsset("raw_housing"), dg.SourceAsset("cleaned_housing")]
 
     result = dg.materialize(
-        [model_assets[0], cleaned],
+        [model_assets[0], *cleaned],
         resources={
             "io_manager": cleaned_input,
             "mlflow": MlflowTracking(

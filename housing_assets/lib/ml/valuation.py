@@ -63,8 +63,12 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         low, high = self.calibration.interval(X, estimate, level or self.level, encoded)
         return pd.DataFrame({"estimate": estimate, "low": low, "high": high}, index=X.index)
 
+    def features(self, houses: pd.DataFrame) -> pd.DataFrame:
+        """The houses as the model was trained on them: checked, then the one feature path."""
+        return house_features(checked_houses(houses))
+
     def price(self, houses: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
-        return self.ranges(house_features(checked_houses(houses)), level)
+        return self.ranges(self.features(houses), level)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         return self.price(model_input, (params or {}).get("level"))
