@@ -44,15 +44,14 @@ def log_plain_booster(tracking_uri: str) -> tuple[str, dict]:
     """The champion's fitted booster as a plain sklearn model; returns its URI and one row."""
     import mlflow
 
-    from housing_assets.lib.data.cleaning import clean_housing
     from housing_assets.lib.data.ingest import load_source
-    from housing_assets.lib.ml.modeling import split_housing
+    from housing_assets.lib.ml.split import split_sales
     from housing_assets.lib.registry.tracking import log_sklearn_model
 
     mlflow.set_tracking_uri(tracking_uri)
     champion = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
     estimator = champion.unwrap_python_model().estimator
-    split = split_housing(clean_housing(load_source(str(settings.SHIPPED_SOURCE)).frame).frame)
+    split = split_sales(load_source(str(settings.SHIPPED_SOURCE)).frame)
     mlflow.set_experiment("bench-serving")
     with mlflow.start_run():
         info = log_sklearn_model(estimator, split.X_train, PLAIN_MODEL)

@@ -13,8 +13,8 @@ from housing_assets.lib.data.cleaning import (
     impute_lot_frontage_by_neighborhood,
     sales,
 )
-from housing_assets.lib.data.features import FEATURES, house_features
 from housing_assets.lib.data.columns import AMES_COLUMNS
+from housing_assets.lib.data.features import FEATURES, house_features
 
 
 def test_drop_duplicate_pids_keeps_first():

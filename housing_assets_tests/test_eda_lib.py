@@ -59,7 +59,7 @@ def test_fewer_than_50_rows_fail_with_a_clear_message():
 def test_run_eda_rejects_a_small_table_before_computing_anything():
     small = linear_frame(10)
     with pytest.raises(EdaInputError, match="at least 50 sales but the table has 10 rows"):
-        run_eda(MissingCounts.of(small), small, small)
+        run_eda(MissingCounts.of(small), small, small, small)
 
 
 @pytest.mark.parametrize(
@@ -323,7 +323,7 @@ def importance_frame(n: int = 120) -> pd.DataFrame:
 def test_importance_skips_constant_and_missing_columns_and_ranks_the_signal_first():
     frame = importance_frame()
     train = frame.index[:84]
-    importance, skipped = feature_importance(frame, train)
+    importance, skipped = feature_importance(frame, frame["SalePrice"], train)
     assert skipped == [
         SkippedColumn(
             "Lot Area", "feature importance (training rows)", "constant: every value is 9000.0"
@@ -341,11 +341,11 @@ def test_importance_skips_constant_and_missing_columns_and_ranks_the_signal_firs
 def test_importance_never_sees_the_rows_outside_the_training_index():
     frame = importance_frame()
     train = frame.index[:84]
-    before, _ = feature_importance(frame, train)
+    before, _ = feature_importance(frame, frame["SalePrice"], train)
     scrambled = frame.copy()
     scrambled.loc[84:, "SalePrice"] = scrambled.loc[84:, "SalePrice"].to_numpy()[::-1]
     scrambled.loc[84:, "Gr Liv Area"] = 0.0
-    after, _ = feature_importance(scrambled, train)
+    after, _ = feature_importance(scrambled, scrambled["SalePrice"], train)
     pd.testing.assert_frame_equal(before.table, after.table)
 
 

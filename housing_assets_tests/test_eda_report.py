@@ -24,8 +24,9 @@ from housing_assets.assets.preparation import cleaned_housing, encoded_housing
 from housing_assets.lib.analysis.charts import build_charts
 from housing_assets.lib.analysis.eda import MissingCounts, SkippedColumn, run_eda
 from housing_assets.lib.analysis.report import REPORT_NAME, build_report_html, write_report
-from housing_assets.lib.data.cleaning import clean_housing
+from housing_assets.lib.data.cleaning import clean_housing, sales
 from housing_assets.lib.data.encoding import encode_housing, encoding_summary
+from housing_assets.lib.data.features import house_features
 from housing_assets.lib.data.ingest import load_source
 from housing_assets.lib.data.warehouse import publish_tables
 from housing_assets.lib.ml.split import split_index
@@ -42,13 +43,13 @@ def tables():
     raw = load_source(str(SHIPPED_SOURCE)).frame
     cleaned = clean_housing(raw).frame
     encoding = encode_housing(cleaned)
-    return raw, cleaned, encoding
+    return raw, cleaned, encoding, house_features(sales(raw))
 
 
 @pytest.fixture(scope="module")
 def result(tables):
-    raw, cleaned, encoding = tables
-    return run_eda(MissingCounts.of(raw), cleaned, encoding.frame)
+    raw, cleaned, encoding, features = tables
+    return run_eda(MissingCounts.of(raw), cleaned, encoding.frame, features)
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +106,10 @@ def test_importance_is_learned_on_the_training_rows_only(tables, result):
 
 
 def test_a_constant_and_an_all_missing_column_are_reported_and_skipped(tables):
-    raw, cleaned, encoding = tables
+    raw, cleaned, encoding, features = tables
     broken = cleaned.assign(**{"Lot Area": 9600, "Pool Area": np.nan})
-    result = run_eda(MissingCounts.of(raw), broken, encoding.frame)
+    broken_features = features.assign(**{"Lot Area": 9600.0, "Pool Area": np.nan})
+    result = run_eda(MissingCounts.of(raw), broken, encoding.frame, broken_features)
     skipped = {(s.column, s.analysis): s.reason for s in result.skipped}
     assert skipped == {
         ("Lot Area", "correlations"): "constant: every value is 9600",

@@ -66,15 +66,18 @@ def test_scale_must_be_positive(raw_frame):
 def test_samples_are_capped_and_fixed(raw_frame, tenfold):
     """At scale, tuning and charts use a fixed sample; the real data is used whole."""
     from housing_assets.lib.analysis import charts
-    from housing_assets.lib.ml import modeling
+    from housing_assets.lib.data.frames import fixed_sample
+    from housing_assets.lib.ml import workflow
+    from housing_assets.lib.ml.split import sample_rows
 
     X, y = tenfold.drop(columns="SalePrice"), tenfold["SalePrice"]
-    X_tune, y_tune = modeling.row_sample(X, y, 1000)
+    X_tune, y_tune = sample_rows(X, y, 1000)
     assert len(X_tune) == 1000 and (X_tune.index == y_tune.index).all()
-    assert list(modeling.row_sample(X, y, 1000)[0].index) == list(X_tune.index)
-    small_X, _ = modeling.row_sample(X.head(999), y.head(999), 1000)
+    assert list(sample_rows(X, y, 1000)[0].index) == list(X_tune.index)
+    assert list(fixed_sample(X, 1000).index) == list(X_tune.index)
+    small_X, _ = sample_rows(X.head(999), y.head(999), 1000)
     assert len(small_X) == 999
-    assert len(X) > modeling.TUNING_MAX_ROWS  # the 10x frame is sampled for the grid search
+    assert len(X) > workflow.TUNING_MAX_ROWS  # the 10x frame is sampled for the grid search
 
     assert len(charts.chart_rows(tenfold)) == charts.CHART_MAX_ROWS
     assert charts.chart_rows(raw_frame) is raw_frame

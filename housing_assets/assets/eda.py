@@ -18,7 +18,7 @@ from housing_assets import settings
 from housing_assets.lib.analysis.charts import build_charts, chart_rows
 from housing_assets.lib.analysis.eda import (
     EDA_TABLES,
-    missing_counts,
+    MissingCounts,
     run_eda,
     skipped_table,
     warehouse_tables,
@@ -77,7 +77,7 @@ def eda_report(
 ) -> Iterator[dg.MaterializeResult]:
     """The EDA report and its warehouse tables, computed and published together."""
     features = house_features(sales(raw_housing))
-    result = run_eda(missing_counts(raw_housing), cleaned_housing, encoded_housing, features)
+    result = run_eda(MissingCounts.of(raw_housing), cleaned_housing, encoded_housing, features)
     charts = build_charts(cleaned_housing, result)
     tables = warehouse_tables(result)
     with warehouse.get_connection() as connection:

@@ -340,7 +340,7 @@ def band_summary(encoded: pd.DataFrame, bands=None, target: str = TARGET) -> pd.
 class MissingCounts(NamedTuple):
     """How many values each column of the raw table lacks, out of how many rows.
 
-    The EDA needs only these counts of the raw table (`missing_counts`).
+    The EDA needs only these counts of the raw table.
     """
 
     counts: pd.Series
@@ -349,10 +349,6 @@ class MissingCounts(NamedTuple):
     @classmethod
     def of(cls, raw: pd.DataFrame) -> "MissingCounts":
         return cls(raw.isna().sum(), len(raw))
-
-
-def missing_counts(raw: pd.DataFrame) -> MissingCounts:
-    return MissingCounts(raw.isna().sum().astype("int64"), len(raw))
 
 
 def missing_before_cleaning(raw: MissingCounts) -> pd.DataFrame:

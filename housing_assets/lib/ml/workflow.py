@@ -133,9 +133,7 @@ def cross_fit(template, fam: ModelFamily, split: Split) -> CrossFit:
     for k, (rows, model) in enumerate(zip(held_out, fold_models, strict=True)):
         fold[rows] = k
         predictions[rows] = model.predict(X_cal.iloc[rows])
-    return CrossFit(
-        estimator, backtest_model, X_cal, y_cal, np.log(predictions), fold, len(X_fit)
-    )
+    return CrossFit(estimator, backtest_model, X_cal, y_cal, np.log(predictions), fold, len(X_fit))
 
 
 class Calibrations(NamedTuple):
