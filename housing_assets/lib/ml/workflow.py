@@ -28,12 +28,10 @@ from typing import NamedTuple
 import mlflow
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
-from threadpoolctl import threadpool_limits
 
 from housing_assets.lib.ml.families import FAMILIES, ModelFamily, family
+from housing_assets.lib.ml.fitting import FIT_JOBS, fit_all
 from housing_assets.lib.ml.metrics import interval_metrics, regression_metrics
 from housing_assets.lib.ml.ranges import (
     DEFAULT_LEVEL,
@@ -60,9 +58,6 @@ BACKTEST_YEAR = 2010
 # A tuning run's grid search: 3 folds on a fixed sample of the training split.
 TUNING_FOLDS = 3
 TUNING_MAX_ROWS = 3_000
-# One fit per core, each single-threaded: on a shared 2-core machine OpenMP's spinning
-# threads slowed a fit severalfold when another process wanted a core.
-FIT_JOBS = 2
 
 
 class TrainedModel(NamedTuple):
@@ -75,16 +70,6 @@ class TrainedModel(NamedTuple):
     metrics: dict[str, float]
     test_predictions: np.ndarray
     training_rows: int
-
-
-def _fit(template, X: pd.DataFrame, y: pd.Series):
-    with threadpool_limits(limits=1, user_api="openmp"):
-        return clone(template).fit(X, y)
-
-
-def fit_all(template, batches: list[tuple[pd.DataFrame, pd.Series]]) -> list:
-    """Copies of `template` fitted on each (X, y), on both cores."""
-    return Parallel(n_jobs=FIT_JOBS)(delayed(_fit)(template, X, y) for X, y in batches)
 
 
 def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series) -> tuple[dict, float, int]:
