@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test deploy-test install lint bench bench-scale bench-soak bench-serving serve clean-state
+.PHONY: run test test-fast deploy-test install lint bench bench-scale bench-soak bench-serving serve clean-state
 
 run: $(STAMP)  ## set up, then start the Dagster UI + daemon + MLflow UI and run the pipeline
 	$(BIN)/housing-dev
@@ -15,6 +15,10 @@ serve: $(STAMP)  ## MLflow's scoring server for the champion on http://127.0.0.1
 test: $(STAMP)  ## set up, then run the whole test suite
 	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
 	$(BIN)/pytest
+
+test-fast: $(STAMP)  ## the inner loop: lint and every test that starts no server and no browser
+	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
+	$(BIN)/pytest -m "not e2e and not browser and not deploy"
 
 deploy-test: $(STAMP)  ## PostgreSQL, MLflow server, code server, webserver, daemon: no Docker
 	$(BIN)/pytest -m deploy

@@ -27,8 +27,9 @@ def test_asset_keys_groups_and_deps():
     }
     assert parents["cleaned_housing"] == {"raw_housing"}
     assert parents["encoded_housing"] == {"cleaned_housing"}
-    assert parents["linear_price_model"] == {"cleaned_housing"}
-    assert parents["boosted_price_model"] == {"cleaned_housing"}
+    # the models read the source rows (the one feature path); the cleaned table's checks gate them
+    assert parents["linear_price_model"] == {"raw_housing", "cleaned_housing"}
+    assert parents["boosted_price_model"] == {"raw_housing", "cleaned_housing"}
     assert parents["eda_report"] == {"raw_housing", "cleaned_housing", "encoded_housing"}
     assert parents["drift_reference"] == {"cleaned_housing"}
     assert parents["price_estimates"] == {

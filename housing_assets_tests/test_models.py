@@ -338,7 +338,7 @@ def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_inpu
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = dg.materialize(
-        [model_assets[0], dg.SourceAsset("cleaned_housing")],
+        [model_assets[0], dg.SourceAsset("raw_housing"), dg.SourceAsset("cleaned_housing")],
         resources={
             "io_manager": cleaned_input,
             "mlflow": MlflowTracking(experiment_name="housing_assets", tracking_uri=uri),

@@ -25,7 +25,7 @@ from housing_assets.serving import scoring_server_command, scoring_server_env
 
 def price(subjects: str | None = None):
     return dg.materialize(
-        [price_estimates],
+        [price_estimates, dg.SourceAsset("raw_housing")],
         resources={
             "subjects": SubjectsSource(location=subjects),
             "mlflow": MlflowTracking(),
