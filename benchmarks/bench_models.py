@@ -29,7 +29,8 @@ from housing_assets.lib.data.ingest import load_source
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.split import split_sales
 from housing_assets.lib.ml.workflow import train_log_promote
-from housing_assets.lib.registry.tracking import RegistryTarget, ensure_experiment
+from housing_assets.lib.registry.champion import RegistryTarget
+from housing_assets.lib.registry.store import ensure_experiment
 
 
 def one_round(raw, uri: str, lock: Path) -> dict[str, float]:

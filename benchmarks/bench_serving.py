@@ -46,7 +46,7 @@ def log_plain_booster(tracking_uri: str) -> tuple[str, dict]:
 
     from housing_assets.lib.data.ingest import load_source
     from housing_assets.lib.ml.split import split_sales
-    from housing_assets.lib.registry.tracking import log_sklearn_model
+    from housing_assets.lib.registry.store import log_sklearn_model
 
     mlflow.set_tracking_uri(tracking_uri)
     champion = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")

@@ -16,9 +16,11 @@ from housing_assets.resources import (
     HousingSource,
     MlflowTracking,
     SubjectsSource,
-    warehouse_io_manager,
-    warehouse_resource,
+    WarehouseIOManager,
+    warehouse,
 )
+
+WAREHOUSE = warehouse()
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules([ingestion, preparation, eda, valuation]), *model_assets],
@@ -26,11 +28,11 @@ defs = dg.Definitions(
     schedules=[housing_pipeline_schedule, prune_old_runs_schedule],
     sensors=[record_failed_runs],
     resources={
-        "io_manager": warehouse_io_manager(),
+        "io_manager": WarehouseIOManager(warehouse=WAREHOUSE),
         "source": HousingSource(),
         "subjects": SubjectsSource(),
         "mlflow": MlflowTracking(),
-        "warehouse": warehouse_resource(),
+        "warehouse": WAREHOUSE,
     },
     executor=dg.in_process_executor,
 )

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         tracking_uri = settings.mlflow_tracking_uri()
         if not is_url(tracking_uri):
-            from housing_assets.lib.registry.tracking import ensure_experiment
+            from housing_assets.lib.registry.store import ensure_experiment
 
             ensure_experiment(tracking_uri, settings.MLFLOW_EXPERIMENT)  # runs migrations once
             processes.append(

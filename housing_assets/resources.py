@@ -29,7 +29,7 @@ from housing_assets.lib.data.ingest import (
     RawSource,
     load_source,
 )
-from housing_assets.lib.data.warehouse import publish_tables, read_columns
+from housing_assets.lib.data.warehouse import publish_tables, read_columns, read_table, table_exists
 from housing_assets.metadata import column_schema
 
 
@@ -72,52 +72,72 @@ class SubjectsSource(_SourceFile):
     )
 
 
-WAREHOUSE_SCHEMA = "housing"
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB warehouse: its file, its schema and the one publish path.
+
+    Every write goes through `publish` (stage, then swap in one transaction), whether the IO
+    manager publishes an asset's output or the EDA publishes its tables together; every read
+    outside an asset's inputs (the drift reference) goes through `read`.
+    """
+
+    database: str = Field(description="Path of the DuckDB file.")
+    warehouse_schema: str = Field(default="housing", description="Schema of the published tables.")
+
+    @contextmanager
+    def connection(self):
+        # DuckDBResource retries while another process holds the file's write lock.
+        with DuckDBResource(database=self.database).get_connection() as connection:
+            yield connection
+
+    def table_name(self, name: str) -> str:
+        return f"{self.warehouse_schema}.{name}"
+
+    def publish(self, tables: dict[str, pd.DataFrame]) -> None:
+        with self.connection() as connection:
+            publish_tables(connection, self.warehouse_schema, tables)
+
+    def exists(self, name: str) -> bool:
+        with self.connection() as connection:
+            return table_exists(connection, self.warehouse_schema, name)
+
+    def read(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A published table (or some of its columns); a missing one is named in the error."""
+        with self.connection() as connection:
+            return read_columns(connection, self.warehouse_schema, name, columns)
+
+    def read_if_exists(self, name: str) -> pd.DataFrame | None:
+        with self.connection() as connection:
+            return read_table(connection, self.warehouse_schema, name)
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """DuckDB warehouse file; every table asset is `<warehouse_schema>.<asset name>`."""
+    """Every table asset is `<warehouse schema>.<asset name>` in the `Warehouse`."""
 
-    database: str = Field(description="Path of the DuckDB file.")
-    warehouse_schema: str = Field(
-        default=WAREHOUSE_SCHEMA, description="Schema of the published tables."
-    )
-
-    def _connection(self):
-        # DuckDBResource retries while another process holds the file's write lock.
-        return DuckDBResource(database=self.database).get_connection()
+    warehouse: Warehouse
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         if obj is None:
             return
         table = context.asset_key.path[-1]
-        with self._connection() as connection:
-            publish_tables(connection, self.warehouse_schema, {table: obj})
+        self.warehouse.publish({table: obj})
         context.add_output_metadata(
             {
                 "dagster/row_count": len(obj),
                 "dagster/column_schema": column_schema(obj),
-                "dagster/table_name": f"{self.warehouse_schema}.{table}",
+                "dagster/table_name": self.warehouse.table_name(table),
             }
         )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        table = context.asset_key.path[-1]
         # An input may ask for some columns only (`AssetIn(metadata={"columns": [...]})`).
         columns = (context.definition_metadata or {}).get("columns")
-        with self._connection() as connection:
-            return read_columns(connection, self.warehouse_schema, table, columns)
+        return self.warehouse.read(context.asset_key.path[-1], columns)
 
 
-def warehouse_io_manager() -> WarehouseIOManager:
+def warehouse() -> Warehouse:
+    """The state directory's warehouse (`settings.warehouse_path`)."""
     settings.state_dir().mkdir(parents=True, exist_ok=True)
-    return WarehouseIOManager(database=str(settings.warehouse_path()))
-
-
-def warehouse_resource() -> DuckDBResource:
-    """The same DuckDB file, for assets that write supporting tables themselves (EDA)."""
-    settings.state_dir().mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(settings.warehouse_path()))
+    return Warehouse(database=str(settings.warehouse_path()))
 
 
 class _MlflowInitContext(NamedTuple):
@@ -176,7 +196,7 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def _parent_run(self) -> MlFlow:
         if self._tracking is None:
-            from housing_assets.lib.registry.tracking import ensure_experiment
+            from housing_assets.lib.registry.store import ensure_experiment
 
             ensure_experiment(self.tracking_uri, self.experiment_name)
             self._tracking = MlFlow(self._init_context)

@@ -15,7 +15,6 @@ from dagster._core.remote_origin import (
     RemoteRepositoryOrigin,
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
 from housing_assets.automation import (
@@ -294,7 +293,7 @@ def test_failure_sensor_records_the_failed_run(tmp_path, monkeypatch):
 def test_pin_drift_reference_job_repins_and_the_pipeline_keeps_the_pin(tmp_path, cleaned_frame):
     from housing_assets.assets.preparation import drift_reference
     from housing_assets.definitions import defs
-    from housing_assets.resources import WarehouseIOManager
+    from housing_assets.resources import Warehouse, WarehouseIOManager
 
     repin = {"ops": {"drift_reference": {"config": {"repin": True}}}}
     job = defs.resolve_job_def("pin_drift_reference")
@@ -305,8 +304,8 @@ def test_pin_drift_reference_job_repins_and_the_pipeline_keeps_the_pin(tmp_path,
         conn.register("cleaned", cleaned_frame.head(100))
         conn.execute("create table housing.cleaned_housing as select * from cleaned")
     resources = {
-        "warehouse": DuckDBResource(database=database),
-        "io_manager": WarehouseIOManager(database=database),
+        "warehouse": Warehouse(database=database),
+        "io_manager": WarehouseIOManager(warehouse=Warehouse(database=database)),
     }
 
     def run(config):

@@ -19,16 +19,15 @@ from sklearn.dummy import DummyRegressor
 
 from housing_assets.lib.ml.split import Split, split_sales
 from housing_assets.lib.ml.workflow import train_model
-from housing_assets.lib.registry import tracking
-from housing_assets.lib.registry.retention import collect_garbage, prune_mlflow
-from housing_assets.lib.registry.tracking import (
+from housing_assets.lib.registry import champion as champion_rule
+from housing_assets.lib.registry.champion import (
     Challenger,
     ChampionUnavailable,
     current_champion,
-    ensure_experiment,
-    log_sklearn_model,
     register_decision,
 )
+from housing_assets.lib.registry.retention import collect_garbage, prune_mlflow
+from housing_assets.lib.registry.store import ensure_experiment, log_sklearn_model
 
 MODEL = "ames-sale-price"
 FAMILIES = ("linear", "boosted")
@@ -124,7 +123,7 @@ def test_a_transient_error_reading_the_alias_fails_and_moves_nothing(
         calls.append(alias)
         raise MlflowException("503 Service Unavailable", TEMPORARILY_UNAVAILABLE)
 
-    monkeypatch.setattr(tracking, "TRACKING_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(champion_rule, "TRACKING_RETRY_SECONDS", 0.01)
     monkeypatch.setattr(store.client, "get_model_version_by_alias", unavailable)
     # even a challenger whose own figure is tiny is not promoted on a failed read
     paper = Challenger(v_bad, "linear", 1.0, ())
@@ -179,7 +178,7 @@ def test_a_failure_after_registration_leaves_the_alias(store, split, strong, wea
     def broken(*args, **kwargs):
         raise RuntimeError("the registry went away")
 
-    monkeypatch.setattr(tracking, "comparison_table", broken)
+    monkeypatch.setattr(champion_rule, "comparison_table", broken)
     with pytest.raises(RuntimeError, match="the registry went away"):
         store.decide(challenger_of(v_strong, strong, "boosted"), split)
     assert store.champion() == v_weak
@@ -195,7 +194,7 @@ def test_concurrent_promotions_end_with_the_better_model(store, split, strong, w
     v_slow = store.register(weak, split.X_train)
     v_best = store.register(strong, split.X_train)
     slow_inside = threading.Event()
-    real_decide = tracking.decide
+    real_decide = champion_rule.decide
 
     def decide(challenger, *args):
         outcome = real_decide(challenger, *args)
@@ -204,7 +203,7 @@ def test_concurrent_promotions_end_with_the_better_model(store, split, strong, w
             time.sleep(1.5)  # holds its decision while the better challenger arrives
         return outcome
 
-    monkeypatch.setattr(tracking, "decide", decide)
+    monkeypatch.setattr(champion_rule, "decide", decide)
     clients = [
         Store(Path(store.lock).parent),  # each thread with its own client, like two processes
         Store(Path(store.lock).parent),
@@ -295,5 +294,5 @@ def test_comparison_reads_a_bounded_number_of_versions(tmp_path, split, strong, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store.client, "search_model_versions", search)
-    tracking.comparison_table(store.client, MODEL, FAMILIES, "champion", version)
+    champion_rule.comparison_table(store.client, MODEL, FAMILIES, "champion", version)
     assert asked and all(n is not None and n <= 1 for n in asked)

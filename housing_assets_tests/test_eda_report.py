@@ -16,7 +16,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from housing_assets.assets.eda import eda_report
 from housing_assets.assets.ingestion import raw_housing
@@ -30,7 +29,7 @@ from housing_assets.lib.data.features import house_features
 from housing_assets.lib.data.ingest import load_source
 from housing_assets.lib.data.warehouse import publish_tables
 from housing_assets.lib.ml.split import split_index
-from housing_assets.resources import HousingSource, WarehouseIOManager
+from housing_assets.resources import HousingSource, Warehouse, WarehouseIOManager
 from housing_assets.settings import SHIPPED_SOURCE
 
 MAX_HTML_BYTES = 8 * 1024 * 1024
@@ -263,8 +262,8 @@ def test_eda_report_asset_writes_tables_report_and_metadata(tmp_path, monkeypatc
         [raw_housing, cleaned_housing, encoded_housing, eda_report],
         resources={
             "source": HousingSource(location=str(SHIPPED_SOURCE)),
-            "io_manager": WarehouseIOManager(database=database),
-            "warehouse": DuckDBResource(database=database),
+            "io_manager": WarehouseIOManager(warehouse=Warehouse(database=database)),
+            "warehouse": Warehouse(database=database),
         },
     )
     assert outcome.success

@@ -15,12 +15,11 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
 from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets.definitions import defs
-from housing_assets.resources import HousingSource, MlflowTracking, WarehouseIOManager
+from housing_assets.resources import HousingSource, MlflowTracking, Warehouse, WarehouseIOManager
 from housing_assets_tests.environment import child_env
 from housing_assets_tests.http_sources import serve
 
@@ -30,8 +29,8 @@ SCHEMA = "housing"
 def resources_for(home: Path, location: str) -> dict:
     database = str(home / "warehouse.duckdb")
     return {
-        "io_manager": WarehouseIOManager(database=database),
-        "warehouse": DuckDBResource(database=database),
+        "io_manager": WarehouseIOManager(warehouse=Warehouse(database=database)),
+        "warehouse": Warehouse(database=database),
         "source": HousingSource(location=location, deadline_seconds=3),
         "mlflow": MlflowTracking(
             experiment_name="housing_assets",

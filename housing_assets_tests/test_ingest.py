@@ -4,13 +4,12 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from housing_assets.assets.ingestion import raw_housing
 from housing_assets.assets.preparation import cleaned_housing, encoded_housing
 from housing_assets.lib.data.ingest import SourceError, load_source
 from housing_assets.lib.data.warehouse import read_frame
-from housing_assets.resources import HousingSource, WarehouseIOManager
+from housing_assets.resources import HousingSource, Warehouse, WarehouseIOManager
 
 
 def write_variant(tmp_path, ames_csv, edit) -> str:
@@ -90,8 +89,8 @@ def test_fast_and_careful_parsing_agree(tmp_path, ames_csv):
 
 def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     database = str(tmp_path / "warehouse.duckdb")
-    io_manager = WarehouseIOManager(database=database)
-    shared = {"io_manager": io_manager, "warehouse": DuckDBResource(database=database)}
+    io_manager = WarehouseIOManager(warehouse=Warehouse(database=database))
+    shared = {"io_manager": io_manager, "warehouse": Warehouse(database=database)}
     assets = [raw_housing, cleaned_housing, encoded_housing]
     good = dg.materialize(
         assets, resources={**shared, "source": HousingSource(location=str(ames_csv))}
@@ -129,7 +128,7 @@ def test_io_manager_selects_columns_that_are_not_bare_identifiers(tmp_path):
     def narrow(wide: pd.DataFrame) -> pd.DataFrame:
         return wide
 
-    io_manager = WarehouseIOManager(database=str(tmp_path / "w.duckdb"))
+    io_manager = WarehouseIOManager(warehouse=Warehouse(database=str(tmp_path / "w.duckdb")))
     result = dg.materialize([wide, narrow], resources={"io_manager": io_manager})
     loaded = result.output_for_node("narrow")
     assert list(loaded.columns) == ["Year Remod/Add", "1st Flr SF"]
@@ -150,18 +149,20 @@ def test_io_manager_reads_every_table_of_a_run_as_fetchdf_would(pipeline_run):
             pd.testing.assert_frame_equal(read_frame(conn, query), conn.execute(query).fetchdf())
 
 
-def test_warehouse_counts_the_raw_gaps_as_pandas_does(pipeline_run, raw_frame):
-    """The EDA's missing-value counts come from one SQL scan of raw_housing, not a reload."""
+def test_the_published_raw_gaps_are_the_source_files(pipeline_run, raw_frame):
+    """The EDA's missing-value table, read back from the warehouse, counts the file's gaps."""
     from housing_assets import settings
-    from housing_assets.lib.data.warehouse import null_counts
 
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
-        counts, rows = null_counts(conn, "housing", "raw_housing")
-        with pytest.raises(LookupError, match='no table "housing"."no_such_table"'):
-            null_counts(conn, "housing", "no_such_table")
-    assert rows == 2930
-    pd.testing.assert_series_equal(counts, raw_frame.isna().sum(), check_names=False)
-    assert counts["Lot Frontage"] == 490 and counts["Pool QC"] == 2917
+        table = conn.execute("select * from housing.eda_missing_before_cleaning").fetchdf()
+    expected = raw_frame.isna().sum()[lambda n: n > 0]
+    assert dict(zip(table["column"], table["missing"], strict=True)) == expected.to_dict()
+    counts = table.set_index("column")
+    assert counts.loc["Lot Frontage", "missing"] == 490
+    assert counts.loc["Pool QC", "missing"] == 2917
+    assert counts.loc["Pool QC", "meaning"] == "house has none (documented)"
+    assert counts.loc["Lot Frontage", "meaning"] == "missing value"
+    assert counts.loc["Lot Frontage", "share_pct"] == round(100 * 490 / 2930, 2)
 
 
 # ---- URL sources ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from housing_assets.lib.data.features import FEATURES
 from housing_assets.lib.ml.families import BOOSTER_MAX_LEAF_NODES, FAMILIES, build_boosted_model
 from housing_assets.lib.ml.split import TrainingDataError, split_index, split_sales
 from housing_assets.lib.ml.workflow import train_model
-from housing_assets.lib.registry.tracking import TrackingUnavailable, ensure_experiment
+from housing_assets.lib.registry.store import TrackingUnavailable, ensure_experiment
 
 BOOSTER_GRID = FAMILIES["boosted"].tuning_grid
 

@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from dagster_duckdb import DuckDBResource
 from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets.assets.valuation import price_estimates
 from housing_assets.processes import answers, free_port, start_group, stop_group, wait_for
-from housing_assets.resources import MlflowTracking, SubjectsSource
+from housing_assets.resources import MlflowTracking, SubjectsSource, Warehouse
 from housing_assets.serving import scoring_server_command, scoring_server_env
 
 
@@ -29,7 +28,7 @@ def price(subjects: str | None = None):
         resources={
             "subjects": SubjectsSource(location=subjects),
             "mlflow": MlflowTracking(),
-            "warehouse": DuckDBResource(database=str(settings.warehouse_path())),
+            "warehouse": Warehouse(database=str(settings.warehouse_path())),
             "io_manager": _io_manager(),
         },
         raise_on_error=False,
@@ -37,9 +36,9 @@ def price(subjects: str | None = None):
 
 
 def _io_manager():
-    from housing_assets.resources import warehouse_io_manager
+    from housing_assets.resources import WarehouseIOManager, warehouse
 
-    return warehouse_io_manager()
+    return WarehouseIOManager(warehouse=warehouse())
 
 
 def estimates_table() -> pd.DataFrame:

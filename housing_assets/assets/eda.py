@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from housing_assets import settings
 from housing_assets.lib.analysis.charts import build_charts, chart_rows
@@ -31,9 +30,8 @@ from housing_assets.lib.analysis.report import (
 )
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.data.features import house_features
-from housing_assets.lib.data.warehouse import publish_tables
 from housing_assets.metadata import column_schema, markdown_table
-from housing_assets.resources import WAREHOUSE_SCHEMA
+from housing_assets.resources import Warehouse
 
 REPORT_KEY = dg.AssetKey("eda_report")
 EDA_INPUTS = ["raw_housing", "cleaned_housing", "encoded_housing"]
@@ -73,15 +71,14 @@ def eda_report(
     raw_housing: pd.DataFrame,
     cleaned_housing: pd.DataFrame,
     encoded_housing: pd.DataFrame,
-    warehouse: DuckDBResource,
+    warehouse: Warehouse,
 ) -> Iterator[dg.MaterializeResult]:
     """The EDA report and its warehouse tables, computed and published together."""
     features = house_features(sales(raw_housing))
     result = run_eda(MissingCounts.of(raw_housing), cleaned_housing, encoded_housing, features)
     charts = build_charts(cleaned_housing, result)
     tables = warehouse_tables(result)
-    with warehouse.get_connection() as connection:
-        publish_tables(connection, WAREHOUSE_SCHEMA, tables)
+    warehouse.publish(tables)
     report = write_report(
         build_report_html(result, charts), settings.reports_dir() / REPORT_NAME, len(charts)
     )
@@ -99,7 +96,7 @@ def eda_report(
         f"training rows; rank agreement (Spearman) {importance.rank_agreement:.3f}"
     )
     context.log.info(f"Skipped columns: {[tuple(s) for s in result.skipped] or 'none'}")
-    context.log.info(f"Wrote {sorted(tables)} to schema {WAREHOUSE_SCHEMA}")
+    context.log.info(f"Wrote {sorted(tables)} to schema {warehouse.warehouse_schema}")
     context.log.info(
         f"Report: {report.path} ({report.n_bytes:,} bytes, {report.chart_count} charts)"
     )
@@ -121,7 +118,7 @@ def eda_report(
             "skipped_column_count": len(result.skipped),
             "skipped_columns": markdown_table(skipped_table(result.skipped), index=False),
             "tables_written": dg.MetadataValue.json(
-                [f"{WAREHOUSE_SCHEMA}.{name}" for name in tables]
+                [warehouse.table_name(name) for name in tables]
             ),
         },
     )
@@ -131,7 +128,7 @@ def eda_report(
             metadata={
                 "dagster/row_count": len(table),
                 "dagster/column_schema": column_schema(table),
-                "dagster/table_name": f"{WAREHOUSE_SCHEMA}.{name}",
+                "dagster/table_name": warehouse.table_name(name),
                 "preview": markdown_table(table.head(5), index=False),
             },
         )

@@ -19,7 +19,7 @@ from housing_assets.lib.ml.families import FAMILIES, ModelFamily
 from housing_assets.lib.ml.split import split_sales
 from housing_assets.lib.ml.valuation import REQUIRED_COLUMNS
 from housing_assets.lib.ml.workflow import TrainedModel, train_log_promote
-from housing_assets.lib.registry.tracking import RegistryTarget
+from housing_assets.lib.registry.champion import RegistryTarget
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import MlflowTracking
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from housing_assets.checks import (
@@ -28,9 +27,8 @@ from housing_assets.lib.data.cleaning import (
 from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_FEATURES
 from housing_assets.lib.data.drift import DRIFT_FEATURES, drift_table
 from housing_assets.lib.data.encoding import encode_housing, encoding_summary
-from housing_assets.lib.data.warehouse import read_columns, read_table, table_exists
 from housing_assets.metadata import markdown_table, table_metadata
-from housing_assets.resources import WAREHOUSE_SCHEMA
+from housing_assets.resources import Warehouse
 
 CLEANED_KEY = dg.AssetKey("cleaned_housing")
 CLEANED_CHECKS = [*data_check_specs(CLEANED_KEY, CLEANED_RULES), drift_check_spec(CLEANED_KEY)]
@@ -38,15 +36,14 @@ DRIFT_REFERENCE_TABLE = "drift_reference"
 
 
 def read_drift_reference(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, cleaned: pd.DataFrame
+    context: dg.AssetExecutionContext, warehouse: Warehouse, cleaned: pd.DataFrame
 ) -> pd.DataFrame | None:
     """The drift table against the pinned reference, or None before one is pinned.
 
     The reference is the `drift_reference` asset, a snapshot of an earlier accepted cleaned
     table; it is read here on the side (declaring it as an input would make a cycle).
     """
-    with warehouse.get_connection() as connection:
-        reference = read_table(connection, WAREHOUSE_SCHEMA, DRIFT_REFERENCE_TABLE)
+    reference = warehouse.read_if_exists(DRIFT_REFERENCE_TABLE)
     if reference is None:
         context.log.info("No drift reference yet: drift_reference pins this table once accepted")
         return None
@@ -61,7 +58,7 @@ def read_drift_reference(
     check_specs=CLEANED_CHECKS,
 )
 def cleaned_housing(
-    context: dg.AssetExecutionContext, raw_housing: pd.DataFrame, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, raw_housing: pd.DataFrame, warehouse: Warehouse
 ) -> Iterator:
     """Sales with fixed dtypes, domain-correct NA levels, imputed gaps and z-score copies."""
     result = clean_housing(raw_housing)
@@ -152,22 +149,17 @@ class DriftReferenceConfig(dg.Config):
     output_required=False,
 )
 def drift_reference(
-    context: dg.AssetExecutionContext, config: DriftReferenceConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, config: DriftReferenceConfig, warehouse: Warehouse
 ) -> Iterator[dg.Output[pd.DataFrame]]:
     """Key features of an accepted cleaned table, pinned: what cleaned_housing's drift is
     measured against. Pinned on the first run; replaced only when re-pinned on request."""
     # The published cleaned table is read only when pinning: almost every run keeps the pin,
     # and an input would load the table each time.
-    with warehouse.get_connection() as connection:
-        pinned = table_exists(connection, WAREHOUSE_SCHEMA, DRIFT_REFERENCE_TABLE)
-        if pinned and not config.repin:
-            context.log.info(
-                "The drift reference stays pinned (launch pin_drift_reference to re-pin)"
-            )
-            return
-        cleaned = read_columns(
-            connection, WAREHOUSE_SCHEMA, CLEANED_KEY.path[-1], list(DRIFT_FEATURES)
-        )
+    pinned = warehouse.exists(DRIFT_REFERENCE_TABLE)
+    if pinned and not config.repin:
+        context.log.info("The drift reference stays pinned (launch pin_drift_reference to re-pin)")
+        return
+    cleaned = warehouse.read(CLEANED_KEY.path[-1], list(DRIFT_FEATURES))
     context.log.info(
         f"{'Re-pinned' if pinned else 'Pinned'} the drift reference: {len(cleaned)} rows "
         f"of {list(DRIFT_FEATURES)}"

@@ -23,7 +23,7 @@ from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.metrics import priced_accuracy
 from housing_assets.lib.ml.split import split_index
-from housing_assets.lib.registry.tracking import load_champion
+from housing_assets.lib.registry.champion import load_champion
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import MlflowTracking, SubjectsSource
 

@@ -84,20 +84,3 @@ def read_table(connection, schema: str, name: str) -> pd.DataFrame | None:
     return (
         read_columns(connection, schema, name) if table_exists(connection, schema, name) else None
     )
-
-
-def null_counts(connection, schema: str, name: str) -> tuple[pd.Series, int]:
-    """NULLs per column of a table (in column order), and its row count: one scan, in DuckDB."""
-    columns = [
-        row[0]
-        for row in connection.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [schema, name],
-        ).fetchall()
-    ]
-    if not columns:
-        raise LookupError(f'The warehouse has no table "{schema}"."{name}"')
-    nulls = ", ".join(f"count(*) - count({quoted(c)})" for c in columns)
-    (row,) = connection.execute(f'SELECT count(*), {nulls} FROM "{schema}"."{name}"').fetchall()
-    return pd.Series(row[1:], index=columns, dtype="int64"), int(row[0])

@@ -43,13 +43,13 @@ from housing_assets.lib.ml.ranges import (
 )
 from housing_assets.lib.ml.split import RANDOM_STATE, Split, sample_rows
 from housing_assets.lib.ml.valuation import HousePriceModel
-from housing_assets.lib.registry.tracking import (
+from housing_assets.lib.registry.champion import (
     Challenger,
     ChampionDecision,
     RegistryTarget,
-    log_valuation_model,
     register_decision,
 )
+from housing_assets.lib.registry.store import log_valuation_model
 
 CALIBRATION_FOLDS = 5
 # Above this many training rows, calibration works on a fixed random sample of them.
@@ -226,7 +226,7 @@ def train_log_promote(
     """The whole workflow inside the caller's active MLflow run: train (`train_model`), log
     params, metrics and the valuation pyfunc (registered as a new version), run the quality
     gate (`gate` returns the names of the blocking checks that failed), then decide on the
-    champion and move its alias last (`lib.registry.tracking.register_decision`)."""
+    champion and move its alias last (`lib.registry.champion.register_decision`)."""
     trained = train_model(name, split, tune_grid)
     mlflow.log_params(
         {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test),

@@ -22,7 +22,8 @@ from typing import NamedTuple
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from housing_assets.lib.registry.tracking import current_champion, sqlite_path
+from housing_assets.lib.registry.champion import current_champion
+from housing_assets.lib.registry.store import sqlite_path
 
 PAGE_SIZE = 500
 PARENT_RUN_TAG = "mlflow.parentRunId"

@@ -1,4 +1,4 @@
-"""MLflow helpers: the experiment, logging a fitted Pipeline, and the champion alias.
+"""The champion rule: which registered version the `champion` alias names, and when it moves.
 
 The registered model `ames-sale-price` holds every version. The alias `champion` moves only
 to a version that passed every blocking model check and whose test RMSE is strictly lower than
@@ -9,158 +9,29 @@ another test). Earlier versions stay, within the retention policy, so a rollback
 
 import fcntl
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
-import cloudpickle
 import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-from mlflow.types.schema import AnyType
 
-from housing_assets.lib.data.columns import AMES_COLUMNS
 from housing_assets.lib.ml.metrics import regression_metrics
-from housing_assets.lib.ml.ranges import DEFAULT_LEVEL
-from housing_assets.lib.ml.valuation import OUTPUT_COLUMNS, REQUIRED_COLUMNS
+from housing_assets.lib.registry.store import (
+    TRACKING_ATTEMPTS,
+    TRACKING_RETRY_SECONDS,
+    with_retries,
+)
 
-T = TypeVar("T")
-TRACKING_ATTEMPTS = 3
-TRACKING_RETRY_SECONDS = 1.0
 RMSE_TAG = "test_rmse"
 DATA_VERSION_TAG = "data_version"
 DECISION_TAG = "champion_decision"
 LOCK_TIMEOUT_SECONDS = 600.0
-INPUT_EXAMPLE_ROWS = 3
-
-
-class TrackingUnavailable(RuntimeError):
-    """The MLflow store did not answer; the message names its URI."""
-
-
-def sqlite_path(tracking_uri: str) -> Path | None:
-    """The database file of a `sqlite:///` tracking URI, None for any other store."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    return Path(tracking_uri.removeprefix("sqlite:///"))
-
-
-def with_retries(action: Callable[[], T], attempts: int, retry_seconds: float):
-    """(result, None) from the first attempt that succeeds, else (None, the last error); the
-    wait grows by `retry_seconds` after each failed attempt."""
-    error: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            return action(), None
-        except Exception as caught:  # noqa: BLE001 - the caller names and raises it
-            error = caught
-        if attempt + 1 < attempts:
-            time.sleep(retry_seconds * (attempt + 1))
-    return None, error
-
-
-def ensure_experiment(tracking_uri: str, name: str, artifact_dir: Path | None = None) -> str:
-    """Create the experiment if needed and return its id, retrying a bounded number of times.
-
-    MLflow's own HTTP client retries for minutes by default; here the total wait is bounded, so
-    a wrong URI fails the step quickly with the URI in the message.
-    """
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    database = sqlite_path(tracking_uri)
-    if artifact_dir is None and database is not None:
-        artifact_dir = database.parent / "mlartifacts"
-
-    def get_or_create() -> str:
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        location = artifact_dir.resolve().as_uri() if artifact_dir else None
-        return client.create_experiment(name, artifact_location=location)
-
-    experiment_id, error = with_retries(get_or_create, TRACKING_ATTEMPTS, TRACKING_RETRY_SECONDS)
-    if error is None:
-        return experiment_id
-    raise TrackingUnavailable(
-        f"MLflow tracking store {tracking_uri} is unreachable or invalid after "
-        f"{TRACKING_ATTEMPTS} attempts: {type(error).__name__}: {error}"
-    ) from error
-
-
-def pip_requirements() -> list[str]:
-    """Given explicitly: MLflow infers them by scanning the installed packages (slow)."""
-    return [
-        f"mlflow=={mlflow.__version__}",
-        f"scikit-learn=={sklearn.__version__}",
-        f"pandas=={pd.__version__}",
-        f"numpy=={np.__version__}",
-        f"cloudpickle=={cloudpickle.__version__}",
-    ]
-
-
-def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str):
-    """Log the fitted Pipeline with signature and input example, and register a version.
-
-    Stored with cloudpickle, not MLflow 3's default skops, which is slow here (README):
-    importing it imports every sklearn module to list the trusted types, the trusted types of
-    a model are found by serialising it once more, and MLflow saves and then re-loads it to
-    check. And it protects nothing in this setup: MLflow reads the trusted-types list back from
-    the model's own MLmodel file, so the store must be trusted with either format. Loading is
-    governed by MLFLOW_ALLOW_PICKLE_DESERIALIZATION (set it to false where the store is not
-    trusted). MLflow logs a warning about the format on each save.
-    """
-    example = X_example.head(INPUT_EXAMPLE_ROWS)
-    signature = infer_signature(example, estimator.predict(example))
-    return mlflow.sklearn.log_model(
-        estimator,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        name="model",
-        signature=signature,
-        input_example=example,
-        pip_requirements=pip_requirements(),
-        registered_model_name=registered_model,
-    )
-
-
-def valuation_signature() -> ModelSignature:
-    """Input: a row of the source file (De Cock's names); output: estimate, low, high.
-
-    Columns are typed Any: a house arrives as the file or a JSON request writes it (1710, 1710.0
-    or "1710"; NA as null), which MLflow's typed columns would refuse (it will not even widen an
-    integer column to double). The model parses and checks the values itself and names the
-    column at fault (`lib/valuation.houses_as_cleaned_rows`).
-    """
-    inputs = Schema([ColSpec(AnyType(), c, required=c in REQUIRED_COLUMNS) for c in AMES_COLUMNS])
-    outputs = Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS])
-    params = ParamSchema([ParamSpec("level", "double", DEFAULT_LEVEL)])
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
-
-
-def log_valuation_model(model, example_houses: pd.DataFrame, registered_model: str):
-    """Log the valuation pyfunc (`lib/valuation.HousePriceModel`) and register a version.
-
-    The example is a few houses in the source file's format. The pyfunc is pickled with
-    cloudpickle by reference to this package, which must be importable where it is loaded
-    (the project's environment: `mlflow models serve --env-manager local`).
-    """
-    example = example_houses.head(INPUT_EXAMPLE_ROWS)
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=model,
-        signature=valuation_signature(),
-        input_example=example,
-        pip_requirements=pip_requirements(),
-        registered_model_name=registered_model,
-    )
 
 
 class RegistryTarget(NamedTuple):
