@@ -13,6 +13,7 @@ from housing_assets.automation import (
     record_failed_runs,
 )
 from housing_assets.resources import (
+    FitWorkers,
     HousingSource,
     MlflowTracking,
     SubjectsSource,
@@ -32,6 +33,7 @@ defs = dg.Definitions(
         "source": HousingSource(),
         "subjects": SubjectsSource(),
         "mlflow": MlflowTracking(),
+        "fit_workers": FitWorkers(),
         "warehouse": WAREHOUSE,
     },
     executor=dg.in_process_executor,

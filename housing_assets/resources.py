@@ -30,6 +30,7 @@ from housing_assets.lib.data.ingest import (
     load_source,
 )
 from housing_assets.lib.data.warehouse import publish_tables, read_columns, read_table, table_exists
+from housing_assets.lib.ml.fitting import FIT_JOBS, start_workers
 from housing_assets.metadata import column_schema
 
 
@@ -138,6 +139,19 @@ def warehouse() -> Warehouse:
     """The state directory's warehouse (`settings.warehouse_path`)."""
     settings.state_dir().mkdir(parents=True, exist_ok=True)
     return Warehouse(database=str(settings.warehouse_path()))
+
+
+class FitWorkers(dg.ConfigurableResource):
+    """The worker processes the model steps fit in (one single-threaded fit per core).
+
+    They are started when a run starts, so they are ready when the first model step needs
+    them instead of costing that step their start-up.
+    """
+
+    jobs: int = Field(default=FIT_JOBS, description="Worker processes for the model fits.")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        start_workers(self.jobs)
 
 
 class _MlflowInitContext(NamedTuple):

@@ -25,7 +25,6 @@ from housing_assets.api import client as client_module
 from housing_assets.api.cli import main as cli_main
 from housing_assets.api.client import (
     HousingApi,
-    HousingApiError,
     LaunchRefusedError,
     RunTimeoutError,
     ServerUnreachableError,
@@ -36,7 +35,8 @@ from housing_assets.api.client import (
     run_summary,
 )
 from housing_assets.processes import free_port, stop_group
-from housing_assets_tests.environment import child_env
+from housing_assets_tests.harness.env import child_env
+from housing_assets_tests.harness.webserver import start_webserver, wait_until_serving
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -236,38 +236,15 @@ def home(tmp_path_factory) -> Path:
     return home
 
 
-def start_webserver(home: Path, port: int, *extra: str) -> subprocess.Popen:
-    with open(home / f"webserver-{port}.log", "w") as log:
-        return subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-             "-w", str(PROJECT_ROOT / "workspace.yaml"), *extra],
-            cwd=PROJECT_ROOT, env=subprocess_env(home), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: teardown reaches the runs it starts
-        )  # fmt: skip
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
-    """Until the code location answers with assets (the server answers a little earlier)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    api = HousingApi(url, timeout=5)
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"webserver exited:\n{log.read_text()[-3000:]}"
-        try:
-            if api.assets():
-                return
-        except HousingApiError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not serve assets within {STARTUP_TIMEOUT} s")
-
-
 @pytest.fixture(scope="module")
 def servers(home):
     """(writable URL, read-only URL): two webservers over the same materialised state."""
     ports = free_port(), free_port()
     processes = [
-        start_webserver(home, ports[0]),
-        start_webserver(home, ports[1], "--read-only"),
+        start_webserver(home / f"webserver-{ports[0]}.log", ports[0], subprocess_env(home)),
+        start_webserver(
+            home / f"webserver-{ports[1]}.log", ports[1], subprocess_env(home), "--read-only"
+        ),
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:

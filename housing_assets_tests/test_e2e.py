@@ -18,7 +18,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, wait_for
-from housing_assets_tests.environment import child_env
+from housing_assets_tests.harness.env import child_env
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,16 @@ from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets.definitions import defs
-from housing_assets.resources import HousingSource, MlflowTracking, Warehouse, WarehouseIOManager
-from housing_assets_tests.environment import child_env
-from housing_assets_tests.http_sources import serve
+from housing_assets.resources import (
+    FitWorkers,
+    HousingSource,
+    MlflowTracking,
+    Warehouse,
+    WarehouseIOManager,
+)
+from housing_assets_tests.harness.env import child_env
+from housing_assets_tests.harness.errors import step_error
+from housing_assets_tests.harness.http_sources import serve
 
 SCHEMA = "housing"
 
@@ -32,6 +39,7 @@ def resources_for(home: Path, location: str) -> dict:
         "io_manager": WarehouseIOManager(warehouse=Warehouse(database=database)),
         "warehouse": Warehouse(database=database),
         "source": HousingSource(location=location, deadline_seconds=3),
+        "fit_workers": FitWorkers(),
         "mlflow": MlflowTracking(
             experiment_name="housing_assets",
             tracking_uri=f"sqlite:///{home}/mlflow.db",
@@ -112,12 +120,6 @@ def run_against(materialised, monkeypatch, location: str):
     return job.execute_in_process(
         instance=instance, resources=resources_for(home, location), raise_on_error=False
     )
-
-
-def step_error(result) -> str:
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    error = failure.step_failure_data.error
-    return error.message + (error.cause.message if error.cause else "")
 
 
 @pytest.mark.parametrize("feed", list(BAD_FEEDS))

@@ -169,7 +169,7 @@ def test_the_published_raw_gaps_are_the_source_files(pipeline_run, raw_frame):
 
 
 def test_url_source_reads_the_real_file(ames_csv):
-    from housing_assets_tests.http_sources import serve
+    from housing_assets_tests.harness.http_sources import serve
 
     with serve("ok", ames_csv.read_bytes()) as url:
         raw = load_source(url)
@@ -179,7 +179,7 @@ def test_url_source_reads_the_real_file(ames_csv):
 def test_url_that_trickles_stops_at_the_deadline():
     import time
 
-    from housing_assets_tests.http_sources import serve
+    from housing_assets_tests.harness.http_sources import serve
 
     with serve("trickle") as url:
         started = time.monotonic()
@@ -192,7 +192,7 @@ def test_url_that_trickles_stops_at_the_deadline():
 
 
 def test_url_that_resets_is_a_named_source_error():
-    from housing_assets_tests.http_sources import serve
+    from housing_assets_tests.harness.http_sources import serve
 
     with serve("reset") as url:
         with pytest.raises(SourceError, match=rf"Source {url} could not be downloaded: \w+"):
@@ -201,7 +201,7 @@ def test_url_that_resets_is_a_named_source_error():
 
 @pytest.mark.parametrize("kind", ["declared-too-large", "endless"])
 def test_url_larger_than_the_cap_is_refused(kind):
-    from housing_assets_tests.http_sources import serve
+    from housing_assets_tests.harness.http_sources import serve
 
     with serve(kind) as url:
         with pytest.raises(SourceError, match=rf"Source {url} is too large: .*1,000,000"):

@@ -16,6 +16,7 @@ from housing_assets.lib.ml.families import BOOSTER_MAX_LEAF_NODES, FAMILIES, bui
 from housing_assets.lib.ml.split import TrainingDataError, split_index, split_sales
 from housing_assets.lib.ml.workflow import train_model
 from housing_assets.lib.registry.store import TrackingUnavailable, ensure_experiment
+from housing_assets_tests.harness.errors import failure_text
 
 BOOSTER_GRID = FAMILIES["boosted"].tuning_grid
 
@@ -301,7 +302,7 @@ def cleaned_input(raw_frame):
 def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
     """A model asset whose tracking store is down fails with the URI; the champion stays."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import MlflowTracking
+    from housing_assets.resources import FitWorkers, MlflowTracking
 
     client = MlflowClient(settings.mlflow_tracking_uri())
     before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
@@ -311,6 +312,7 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
         [model_assets[0], *cleaned],
         resources={
             "io_manager": cleaned_input,
+            "fit_workers": FitWorkers(),
             "mlflow": MlflowTracking(
                 experiment_name="housing_assets", tracking_uri="http://127.0.0.1:9"
             ),
@@ -318,13 +320,7 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
         raise_on_error=False,
     )
     assert not result.success
-    messages = (
-        " ".join(
-            str(e.event_specific_data.error.to_string()) for e in result.all_events if e.is_failure
-        )
-        if any(e.is_failure for e in result.all_events)
-        else ""
-    )
+    messages = failure_text(result)
     assert "http://127.0.0.1:9" in messages
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
     after = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
@@ -334,13 +330,14 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
 def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_input):
     """UI or CLI asset runs use Dagster's implicit job, which has no hook: the resource ends it."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import MlflowTracking
+    from housing_assets.resources import FitWorkers, MlflowTracking
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = dg.materialize(
         [model_assets[0], dg.SourceAsset("raw_housing"), dg.SourceAsset("cleaned_housing")],
         resources={
             "io_manager": cleaned_input,
+            "fit_workers": FitWorkers(),
             "mlflow": MlflowTracking(experiment_name="housing_assets", tracking_uri=uri),
         },
     )

@@ -20,7 +20,7 @@ import pytest
 
 from housing_assets.processes import answers, free_port, start_group, stop_group, wait_for
 from housing_assets.serving import scoring_server_command, scoring_server_env
-from housing_assets_tests.environment import child_env
+from housing_assets_tests.harness.env import child_env
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from housing_assets.lib.ml.valuation import REQUIRED_COLUMNS
 from housing_assets.lib.ml.workflow import TrainedModel, train_log_promote
 from housing_assets.lib.registry.champion import RegistryTarget
 from housing_assets.metadata import markdown_table
-from housing_assets.resources import MlflowTracking
+from housing_assets.resources import FitWorkers, MlflowTracking
 
 
 class ModelConfig(dg.Config):
@@ -77,6 +77,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         config: ModelConfig,
         mlflow: MlflowTracking,
+        fit_workers: FitWorkers,
         raw_housing: pd.DataFrame,
     ) -> dg.MaterializeResult:
         split = split_sales(raw_housing)
@@ -112,6 +113,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
                 ),
                 tune_grid=config.tune,
                 data_version=raw_data_version(context.instance),
+                jobs=fit_workers.jobs,
             )
         trained, decision = outcome.trained, outcome.decision
         metrics = trained.metrics

@@ -5,6 +5,8 @@ module of the function it runs, and the rest of the package would bring MLflow w
 costs seconds per worker at every run's start.
 """
 
+import threading
+
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
@@ -19,6 +21,26 @@ def _fit(template, X, y):
         return clone(template).fit(X, y)
 
 
-def fit_all(template, batches: list) -> list:
+def fit_all(template, batches: list, jobs: int = FIT_JOBS) -> list:
     """Copies of `template` fitted on each (X, y) of `batches`, in order."""
-    return Parallel(n_jobs=FIT_JOBS)(delayed(_fit)(template, X, y) for X, y in batches)
+    return Parallel(n_jobs=jobs)(delayed(_fit)(template, X, y) for X, y in batches)
+
+
+def _ready() -> None:
+    import pandas  # noqa: F401 - the imports a fit needs, paid before the first fit
+    import sklearn.ensemble  # noqa: F401
+
+
+def start_workers(jobs: int = FIT_JOBS) -> threading.Thread:
+    """Start the worker processes in the background; `fit_all` then finds them ready.
+
+    A worker's start (a fresh interpreter importing scikit-learn and pandas) costs seconds;
+    started when a run starts, it overlaps the steps before the first fit.
+    """
+    thread = threading.Thread(
+        target=lambda: Parallel(n_jobs=jobs)(delayed(_ready)() for _ in range(jobs)),
+        name="start-fit-workers",
+        daemon=True,
+    )
+    thread.start()
+    return thread

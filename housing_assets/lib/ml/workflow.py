@@ -72,7 +72,7 @@ class TrainedModel(NamedTuple):
     training_rows: int
 
 
-def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series) -> tuple[dict, float, int]:
+def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series, jobs: int) -> tuple[dict, float, int]:
     """The best grid point (an empty grid: the defaults) by 3-fold CV, its CV RMSE, the rows."""
     X, y = sample_rows(X, y, TUNING_MAX_ROWS)
     search = GridSearchCV(
@@ -80,7 +80,7 @@ def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series) -> tuple[dict, float, 
         fam.tuning_grid or [{}],
         cv=KFold(TUNING_FOLDS, shuffle=True, random_state=RANDOM_STATE),
         scoring="neg_root_mean_squared_error",
-        n_jobs=FIT_JOBS,
+        n_jobs=jobs,
         refit=False,
     ).fit(X, y)
     return search.best_params_, float(-search.best_score_), len(X)
@@ -102,7 +102,7 @@ def calibration_folds(n: int) -> list[np.ndarray]:
     return [test for _, test in folds.split(np.arange(n))]
 
 
-def cross_fit(template, fam: ModelFamily, split: Split) -> CrossFit:
+def cross_fit(template, fam: ModelFamily, split: Split, jobs: int) -> CrossFit:
     X_fit, y_fit = sample_rows(split.X_train, split.y_train, fam.max_rows)
     X_cal, y_cal = sample_rows(split.X_train, split.y_train, CALIBRATION_MAX_ROWS)
     earlier = split.X_train["Yr Sold"] < BACKTEST_YEAR
@@ -112,7 +112,7 @@ def cross_fit(template, fam: ModelFamily, split: Split) -> CrossFit:
     for rows in held_out:
         kept = np.setdiff1d(np.arange(len(X_cal)), rows)
         batches.append((X_cal.iloc[kept], y_cal.iloc[kept]))
-    estimator, backtest_model, *fold_models = fit_all(template, batches)
+    estimator, backtest_model, *fold_models = fit_all(template, batches, jobs)
     fold = np.empty(len(X_cal), dtype=int)
     predictions = np.empty(len(X_cal))
     for k, (rows, model) in enumerate(zip(held_out, fold_models, strict=True)):
@@ -126,7 +126,7 @@ class Calibrations(NamedTuple):
     backtest: IntervalCalibration  # the rows before BACKTEST_YEAR only
 
 
-def calibrate(fitted: CrossFit) -> Calibrations:
+def calibrate(fitted: CrossFit, jobs: int) -> Calibrations:
     """Difficulty models on the cross-fit's residuals: out of fold (the same folds) for the
     scores, then on every row for the model's ranges and on the earlier rows for the
     backtest's."""
@@ -137,7 +137,7 @@ def calibrate(fitted: CrossFit) -> Calibrations:
     folds = range(CALIBRATION_FOLDS)
     batches = [(features, residual), (features[earlier], residual[earlier])]
     batches += [(features[fitted.fold != k], residual[fitted.fold != k]) for k in folds]
-    served, past, *fold_models = fit_all(difficulty_model(), batches)
+    served, past, *fold_models = fit_all(difficulty_model(), batches, jobs)
     sigma = np.empty(len(residual))
     for k, model in zip(folds, fold_models, strict=True):
         sigma[fitted.fold == k] = model.predict(features[fitted.fold == k])
@@ -170,7 +170,11 @@ def backtest_metrics(fitted: CrossFit, calibration: IntervalCalibration, split: 
 
 
 def train_model(
-    name: str, split: Split, tune_grid: bool = False, level: float = DEFAULT_LEVEL
+    name: str,
+    split: Split,
+    tune_grid: bool = False,
+    level: float = DEFAULT_LEVEL,
+    jobs: int = FIT_JOBS,
 ) -> TrainedModel:
     """Fit a family on the training split, calibrate its ranges, backtest it, score it once.
 
@@ -182,10 +186,12 @@ def train_model(
     params: dict[str, object] = {"tuned": tune_grid}
     metrics: dict[str, float] = {}
     if tune_grid:
-        best, metrics["cv_rmse"], params["tuning_rows"] = tune(fam, split.X_train, split.y_train)
+        best, metrics["cv_rmse"], params["tuning_rows"] = tune(
+            fam, split.X_train, split.y_train, jobs
+        )
         template.set_params(**best)
-    fitted = cross_fit(template, fam, split)
-    calibrations = calibrate(fitted)
+    fitted = cross_fit(template, fam, split, jobs)
+    calibrations = calibrate(fitted, jobs)
     estimator = fitted.estimator
     params.update(fam.fitted_params(estimator), fit_rows=fitted.fit_rows)
     valuation = HousePriceModel(estimator, calibrations.served, level)
@@ -222,12 +228,13 @@ def train_log_promote(
     registry: RegistryTarget,
     tune_grid: bool = False,
     data_version: str | None = None,
+    jobs: int = FIT_JOBS,
 ) -> Promotion:
     """The whole workflow inside the caller's active MLflow run: train (`train_model`), log
     params, metrics and the valuation pyfunc (registered as a new version), run the quality
     gate (`gate` returns the names of the blocking checks that failed), then decide on the
     champion and move its alias last (`lib.registry.champion.register_decision`)."""
-    trained = train_model(name, split, tune_grid)
+    trained = train_model(name, split, tune_grid, jobs=jobs)
     mlflow.log_params(
         {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test),
          "interval_level": trained.valuation.level}
