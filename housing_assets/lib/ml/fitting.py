@@ -5,7 +5,9 @@ module of the function it runs, and the rest of the package would bring MLflow w
 costs seconds per worker at every run's start.
 """
 
+import os
 import threading
+import time
 
 from joblib import Parallel, delayed
 from sklearn.base import clone
@@ -16,7 +18,30 @@ from threadpoolctl import threadpool_limits
 FIT_JOBS = 2
 
 
+_WATCHED = threading.Event()
+
+
+def _exit_with_parent() -> None:
+    """In a worker: exit as soon as the process that started it is gone.
+
+    loky keeps an idle worker for minutes; a run process that is killed (SIGKILL, an OOM kill)
+    would otherwise leave its workers behind, holding its output pipes open.
+    """
+    if _WATCHED.is_set():
+        return
+    _WATCHED.set()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _fit(template, X, y):
+    _exit_with_parent()
     with threadpool_limits(limits=1, user_api="openmp"):
         return clone(template).fit(X, y)
 
@@ -27,6 +52,7 @@ def fit_all(template, batches: list, jobs: int = FIT_JOBS) -> list:
 
 
 def _ready() -> None:
+    _exit_with_parent()
     import pandas  # noqa: F401 - the imports a fit needs, paid before the first fit
     import sklearn.ensemble  # noqa: F401
 
