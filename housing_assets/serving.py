@@ -30,6 +30,9 @@ def scoring_server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri())
+    # A request prices a house or a few: OpenMP's threads cost more to wake than the trees take
+    # to walk, and slow a prediction severalfold when the other core is busy.
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 

@@ -265,6 +265,25 @@ def test_served_features_equal_the_training_features_exactly(raw_frame):
         pd.testing.assert_frame_equal(model.features(houses), expected, check_exact=True)
 
 
+def test_the_lookup_encoding_equals_the_fitted_transformer(raw_frame):
+    """The fast single-house path encodes exactly as the booster's fitted preprocessing."""
+    from housing_assets.lib.ml.families import booster_preprocess
+    from housing_assets.lib.ml.lookup import lookup_encoding
+
+    split = split_sales(raw_frame)
+    fitted = booster_preprocess().fit(split.X_train)
+    lookups = lookup_encoding(fitted)
+    odd = split.X_test.head(5).copy()
+    odd["Neighborhood"] = ["Atlantis", None, "NAmes", "Blueste", "Greens"]  # unknown, gap, rare
+    odd["Exter Qual"] = ["Zz", None, "Gd", "TA", "Ex"]
+    for X in (split.X_train, split.X_test, split.X_test.head(1), odd):
+        np.testing.assert_array_equal(lookups.transform(X), fitted.transform(X))
+    assert np.isnan(lookups.transform(odd)[:2, FEATURES.index("Exter Qual")]).all()
+    # a transformer of another layout (the linear model's splines) has no lookup form
+    linear = FAMILIES["linear"].build().fit(split.X_train.head(400), split.y_train.head(400))
+    assert lookup_encoding(linear.regressor_.named_steps["preprocess"]) is None
+
+
 def test_too_few_training_rows(raw_frame):
     with pytest.raises(TrainingDataError, match=r"Only 98 training rows .* at least 100"):
         split_sales(raw_frame.head(140))

@@ -25,6 +25,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from housing_assets.lib.ml.families import booster, booster_preprocess
+from housing_assets.lib.ml.lookup import LookupEncoding, lookup_encoding
 
 DEFAULT_LEVEL = 0.9
 DIFFICULTY_TREES = 100
@@ -56,12 +57,19 @@ def difficulty_model() -> HistGradientBoostingRegressor:
     return booster(max_iter=DIFFICULTY_TREES)
 
 
-def difficulty_encoder(estimator, X: pd.DataFrame):
-    """What the difficulty model reads a house through: the booster's own fitted
+def difficulty_encoder(estimator, X: pd.DataFrame) -> LookupEncoding:
+    """What the difficulty model reads a house through, as lookups: the booster's own fitted
     preprocessing, or for another family the booster's preprocessing fitted on `X`."""
     if shares_encoding(estimator):
-        return estimator.regressor_[:-1]
-    return booster_preprocess().fit(X)
+        return price_encoding(estimator)
+    return lookup_encoding(booster_preprocess().fit(X))
+
+
+def price_encoding(estimator) -> LookupEncoding | None:
+    """A booster's own preprocessing as lookups; None for a model that encodes otherwise."""
+    if not shares_encoding(estimator):
+        return None
+    return lookup_encoding(estimator.regressor_.named_steps["preprocess"])
 
 
 def shares_encoding(estimator) -> bool:
@@ -76,9 +84,10 @@ def encoded_features(estimator, X: pd.DataFrame) -> np.ndarray:
 class IntervalCalibration(NamedTuple):
     difficulty: HistGradientBoostingRegressor  # fitted: encoded house -> |log residual|
     scores: np.ndarray  # |r_i| / sigma_i of the calibration rows, out of fold
-    # Fitted on the training split: a house -> the booster's encoding of it. For the booster,
-    # that is its own preprocessing, and `shares_encoding` lets a caller that has already
-    # encoded the houses for the price model pass that matrix instead of encoding them again.
+    # Fitted on the training split: a house -> the booster's encoding of it (a LookupEncoding;
+    # older champions hold the fitted sklearn transformer). For the booster, that is its own
+    # preprocessing, and `shares_encoding` lets a caller that has already encoded the houses
+    # for the price model pass that matrix instead of encoding them again.
     # The defaults keep champions registered before these fields loadable: their difficulty
     # model is a whole Pipeline that reads the model features themselves.
     encoder: object | None = None

@@ -39,6 +39,7 @@ from housing_assets.lib.ml.ranges import (
     IntervalCalibration,
     difficulty_encoder,
     difficulty_model,
+    price_encoding,
     shares_encoding,
 )
 from housing_assets.lib.ml.split import RANDOM_STATE, Split, sample_rows
@@ -194,7 +195,7 @@ def train_model(
     calibrations = calibrate(fitted, jobs)
     estimator = fitted.estimator
     params.update(fam.fitted_params(estimator), fit_rows=fitted.fit_rows)
-    valuation = HousePriceModel(estimator, calibrations.served, level)
+    valuation = HousePriceModel(estimator, calibrations.served, level, price_encoding(estimator))
     test = valuation.ranges(split.X_test, level)
     predictions = test["estimate"].to_numpy()
     X_seen, y_seen = sample_rows(split.X_train, split.y_train, fam.max_rows)
