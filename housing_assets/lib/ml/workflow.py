@@ -31,7 +31,7 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold
 
 from housing_assets.lib.ml.families import FAMILIES, ModelFamily, family
-from housing_assets.lib.ml.fitting import FIT_JOBS, fit_all
+from housing_assets.lib.ml.fitting import FIT_JOBS, fit_all, workers
 from housing_assets.lib.ml.metrics import interval_metrics, regression_metrics
 from housing_assets.lib.ml.ranges import (
     DEFAULT_LEVEL,
@@ -76,14 +76,15 @@ class TrainedModel(NamedTuple):
 def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series, jobs: int) -> tuple[dict, float, int]:
     """The best grid point (an empty grid: the defaults) by 3-fold CV, its CV RMSE, the rows."""
     X, y = sample_rows(X, y, TUNING_MAX_ROWS)
-    search = GridSearchCV(
-        fam.build(),
-        fam.tuning_grid or [{}],
-        cv=KFold(TUNING_FOLDS, shuffle=True, random_state=RANDOM_STATE),
-        scoring="neg_root_mean_squared_error",
-        n_jobs=jobs,
-        refit=False,
-    ).fit(X, y)
+    with workers():
+        search = GridSearchCV(
+            fam.build(),
+            fam.tuning_grid or [{}],
+            cv=KFold(TUNING_FOLDS, shuffle=True, random_state=RANDOM_STATE),
+            scoring="neg_root_mean_squared_error",
+            n_jobs=jobs,
+            refit=False,
+        ).fit(X, y)
     return search.best_params_, float(-search.best_score_), len(X)
 
 
