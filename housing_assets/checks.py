@@ -177,6 +177,26 @@ def blocking_failures(
     return [r for r in results if r.check_name in blocking and not r.passed]
 
 
+def model_gate(
+    key: dg.AssetKey, previous_rmse: float | None, results: list[dg.AssetCheckResult]
+) -> Callable:
+    """The quality gate `lib.ml.workflow.train_log_promote` asks about a trained model: it
+    appends the model's check results to `results` and answers the names of the blocking
+    checks that failed."""
+    specs = model_check_specs(key)
+
+    def gate(trained) -> tuple[str, ...]:
+        results.extend(
+            model_check_results(
+                key, trained.metrics, trained.test_predictions, previous_rmse,
+                trained.valuation.level,
+            )
+        )  # fmt: skip
+        return tuple(r.check_name for r in blocking_failures(specs, results))
+
+    return gate
+
+
 def describe_failure(result: dg.AssetCheckResult) -> str:
     meta = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
     shown = ", ".join(f"{k} {v}" for k, v in meta.items() if k != "detail")

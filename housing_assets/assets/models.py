@@ -13,12 +13,12 @@ import pandas as pd
 from pydantic import Field
 
 from housing_assets import settings
-from housing_assets.checks import blocking_failures, model_check_results, model_check_specs
+from housing_assets.checks import model_check_specs, model_gate
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.ml.families import FAMILIES, ModelFamily
 from housing_assets.lib.ml.split import split_sales
 from housing_assets.lib.ml.valuation import REQUIRED_COLUMNS
-from housing_assets.lib.ml.workflow import TrainedModel, train_log_promote
+from housing_assets.lib.ml.workflow import train_log_promote
 from housing_assets.lib.registry.champion import RegistryTarget
 from housing_assets.metadata import markdown_table
 from housing_assets.resources import FitWorkers, MlflowTracking
@@ -87,16 +87,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         )
         previous_rmse = previous_test_rmse(context.instance, key)
         results: list[dg.AssetCheckResult] = []
-
-        def gate(trained: TrainedModel) -> tuple[str, ...]:
-            results.extend(
-                model_check_results(
-                    key, trained.metrics, trained.test_predictions, previous_rmse,
-                    trained.valuation.level,
-                )
-            )  # fmt: skip
-            return tuple(r.check_name for r in blocking_failures(checks, results))
-
+        gate = model_gate(key, previous_rmse, results)
         with mlflow.start_nested_run(
             run_name=fam.asset, tags={"dagster_run_id": context.run_id, "model_family": fam.name}
         ) as run:

@@ -89,13 +89,14 @@ def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series, jobs: int) -> tuple[di
 
 
 class CrossFit(NamedTuple):
-    estimator: object  # fitted on the training split (or its `fit_rows` sample)
+    estimator: object  # fitted on X_fit, the training split (or its `fit_rows` sample)
     backtest_model: object  # fitted on the training rows before BACKTEST_YEAR
     X_cal: pd.DataFrame
     y_cal: pd.Series
     out_of_fold: np.ndarray  # log price of each calibration row, from a model that did not see it
     fold: np.ndarray  # the fold (0..K-1) that left the row out
-    fit_rows: int
+    X_fit: pd.DataFrame
+    y_fit: pd.Series
 
 
 def calibration_folds(n: int) -> list[np.ndarray]:
@@ -120,7 +121,9 @@ def cross_fit(template, fam: ModelFamily, split: Split, jobs: int) -> CrossFit:
     for k, (rows, model) in enumerate(zip(held_out, fold_models, strict=True)):
         fold[rows] = k
         predictions[rows] = model.predict(X_cal.iloc[rows])
-    return CrossFit(estimator, backtest_model, X_cal, y_cal, np.log(predictions), fold, len(X_fit))
+    return CrossFit(
+        estimator, backtest_model, X_cal, y_cal, np.log(predictions), fold, X_fit, y_fit
+    )
 
 
 class Calibrations(NamedTuple):
@@ -195,12 +198,12 @@ def train_model(
     fitted = cross_fit(template, fam, split, jobs)
     calibrations = calibrate(fitted, jobs)
     estimator = fitted.estimator
-    params.update(fam.fitted_params(estimator), fit_rows=fitted.fit_rows)
+    params.update(fam.fitted_params(estimator), fit_rows=len(fitted.X_fit))
     valuation = HousePriceModel(estimator, calibrations.served, level, price_encoding(estimator))
     test = valuation.ranges(split.X_test, level)
     predictions = test["estimate"].to_numpy()
-    X_seen, y_seen = sample_rows(split.X_train, split.y_train, fam.max_rows)
-    seen = regression_metrics(y_seen, estimator.predict(X_seen))
+    # The training-part score is taken on the rows the model was fitted on.
+    seen = regression_metrics(fitted.y_fit, estimator.predict(fitted.X_fit))
     ranges = interval_metrics(split.y_test, test["low"], test["high"])
     metrics = {
         **{f"test_{k}": v for k, v in regression_metrics(split.y_test, predictions).items()},

@@ -125,7 +125,7 @@ def valuation_signature() -> ModelSignature:
     Columns are typed Any: a house arrives as the file or a JSON request writes it (1710, 1710.0
     or "1710"; NA as null), which MLflow's typed columns would refuse (it will not even widen an
     integer column to double). The model parses and checks the values itself and names the
-    column at fault (`lib/valuation.houses_as_cleaned_rows`).
+    column at fault (`lib.ml.valuation.checked_houses`).
     """
     inputs = Schema([ColSpec(AnyType(), c, required=c in REQUIRED_COLUMNS) for c in AMES_COLUMNS])
     outputs = Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS])
