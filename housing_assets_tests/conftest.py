@@ -14,6 +14,8 @@ import pytest
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="housing-tests-"))
 atexit.register(shutil.rmtree, SESSION_HOME, ignore_errors=True)
+GOLDEN_HOME = Path(tempfile.mkdtemp(prefix="housing-golden-")) / "state"
+atexit.register(shutil.rmtree, GOLDEN_HOME.parent, ignore_errors=True)
 os.environ["HOUSING_HOME"] = str(SESSION_HOME)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("HOUSING_SOURCE", None)
@@ -43,17 +45,33 @@ def cleaned_frame(raw_frame):
 
 @pytest.fixture(scope="session")
 def pipeline_run():
-    """The housing_pipeline job, run once per session on the real data (in process)."""
+    """The housing_pipeline job, run once per session on the real data (in process).
+
+    Its state is copied to GOLDEN_HOME right after the run: `golden_state` hands out copies
+    of that to tests that need a materialised state of their own to change.
+    """
     import dagster as dg
     import mlflow
 
     from housing_assets.definitions import defs
+    from housing_assets_tests.harness.state import copy_state
 
     (SESSION_HOME / "dagster").mkdir(exist_ok=True)
     instance = dg.DagsterInstance.local_temp(str(SESSION_HOME / "dagster"))
     result = defs.resolve_job_def("housing_pipeline").execute_in_process(instance=instance)
+    assert result.success
     assert mlflow.active_run() is None, "the MLflow hook must end the Dagster run's MLflow run"
+    copy_state(SESSION_HOME, GOLDEN_HOME)
     return result, instance
+
+
+@pytest.fixture(scope="session")
+def golden_state(pipeline_run):
+    """`golden_state(destination)`: a copy of the session's materialised state (every asset
+    materialised once from the real data, one run in its Dagster storage), at `destination`."""
+    from housing_assets_tests.harness.state import copy_state
+
+    return lambda destination: copy_state(GOLDEN_HOME, Path(destination))
 
 
 @pytest.fixture(autouse=True)

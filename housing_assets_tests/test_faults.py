@@ -98,20 +98,12 @@ BAD_FEEDS = {
 
 
 @pytest.fixture(scope="module")
-def materialised(tmp_path_factory, ames_csv):
-    """A state with every asset materialised from the good file."""
-    home = tmp_path_factory.mktemp("faults")
+def materialised(tmp_path_factory, ames_csv, golden_state):
+    """A state with every asset materialised from the good file (a copy of the session's)."""
+    home = golden_state(tmp_path_factory.mktemp("faults") / "home")
     source = home / "AmesHousing.csv"
     source.write_text(ames_text(ames_csv))
-    instance = dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def("housing_pipeline")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOUSING_HOME", str(home))  # the champion lock and the report
-        result = job.execute_in_process(
-            instance=instance, resources=resources_for(home, str(source))
-        )
-    assert result.success
-    return home, source, instance, job
+    return home, source, dg.DagsterInstance.ephemeral(), defs.resolve_job_def("housing_pipeline")
 
 
 def run_against(materialised, monkeypatch, location: str):
@@ -240,18 +232,19 @@ def run_child(code: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(tmp_path, ames_csv):
-    env = child_env(tmp_path, HOUSING_SOURCE=str(ames_csv))
-    good = run_child(RUN_PIPELINE, env)
-    assert good.returncode == 0, good.stderr[-3000:]
-    before = table_fingerprints(tmp_path)
+def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
+    tmp_path, ames_csv, golden_state
+):
+    home = golden_state(tmp_path / "home")
+    env = child_env(home, HOUSING_SOURCE=str(ames_csv))
+    before = table_fingerprints(home)
 
     smaller = tmp_path / "smaller.csv"  # a good feed whose tables differ from the published ones
     smaller.write_text(ames_text(ames_csv, lambda f: f.head(2000)))
     killed = run_child(KILL_INSIDE_SWAP, {**env, "HOUSING_SOURCE": str(smaller)})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
-    after_kill = table_fingerprints(tmp_path)
+    after_kill = table_fingerprints(home)
     assert after_kill["cleaned_housing"] == before["cleaned_housing"]
     assert after_kill["raw_housing"][0] == 2000  # raw passed its audit and was published
     for table in set(before) - {"raw_housing"}:
@@ -259,4 +252,4 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(tmp_path,
 
     rerun = run_child(RUN_PIPELINE, env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert table_fingerprints(tmp_path) == before
+    assert table_fingerprints(home) == before
