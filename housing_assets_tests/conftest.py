@@ -89,3 +89,17 @@ def _reset_mlflow_globals():
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+# The modules that mostly wait (for a schedule tick, for servers to start) go first, so that
+# with `pytest -n 2` (the Makefile's) their waits overlap the other worker's CPU-bound tests
+# instead of ending the session alone.
+SLOW_MODULES = ("test_e2e.py", "test_readme_commands.py", "test_deploy.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.path.name
+        return SLOW_MODULES.index(name) if name in SLOW_MODULES else len(SLOW_MODULES)
+
+    items.sort(key=rank)
