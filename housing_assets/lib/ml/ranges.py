@@ -26,6 +26,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from housing_assets.lib.ml.families import booster, booster_preprocess
 from housing_assets.lib.ml.lookup import LookupEncoding, lookup_encoding
+from housing_assets.lib.ml.trees import FlatForest, flat_forest, predict_trees
 
 DEFAULT_LEVEL = 0.9
 DIFFICULTY_TREES = 100
@@ -41,6 +42,12 @@ class ValuationInputError(MlflowException):
 
     def __init__(self, message: str):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def calibration(
+    difficulty: HistGradientBoostingRegressor, scores: np.ndarray, encoder, shares: bool
+) -> "IntervalCalibration":
+    return IntervalCalibration(difficulty, scores, encoder, shares, flat_forest(difficulty))
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -92,6 +99,8 @@ class IntervalCalibration(NamedTuple):
     # model is a whole Pipeline that reads the model features themselves.
     encoder: object | None = None
     shares_encoding: bool = False
+    # The difficulty model's trees as flat arrays (`lib.ml.trees`), for a few houses at a time.
+    trees: FlatForest | None = None
 
     def sigma(self, X: pd.DataFrame, encoded: np.ndarray | None = None) -> np.ndarray:
         """`encoded`: optionally, X as the price model encodes it (`encoded_features`)."""
@@ -101,7 +110,7 @@ class IntervalCalibration(NamedTuple):
             features = X
         else:
             features = self.encoder.transform(X)
-        return np.clip(self.difficulty.predict(features), MIN_SIGMA, None)
+        return np.clip(predict_trees(self.difficulty, self.trees, features), MIN_SIGMA, None)
 
     def interval(
         self,

@@ -21,7 +21,9 @@ from housing_assets.lib.ml.ranges import (
     IntervalCalibration,
     ValuationInputError,
     encoded_features,
+    shares_encoding,
 )
+from housing_assets.lib.ml.trees import flat_forest, predict_trees
 
 REQUIRED_COLUMNS = tuple(c for c in AMES_COLUMNS if c in FEATURES)
 OUTPUT_COLUMNS = ("estimate", "low", "high")
@@ -65,6 +67,9 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         # The booster's own preprocessing as lookups (`lib.ml.lookup`): one house is encoded
         # in well under a millisecond instead of the transformer's tens.
         self.encoding = encoding
+        # A booster's trees as flat arrays (`lib.ml.trees`): a few houses are priced without
+        # one Python call per tree.
+        self.trees = flat_forest(estimator.regressor_[-1]) if shares_encoding(estimator) else None
 
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         """Estimate, low and high for model features (`lib.data.features.house_features`)."""
@@ -73,7 +78,10 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         encoded = (
             encoding.transform(X) if encoding is not None else encoded_features(self.estimator, X)
         )
-        estimate = self.estimator.inverse_func(self.estimator.regressor_[-1].predict(encoded))
+        regressor = self.estimator.regressor_[-1]
+        estimate = self.estimator.inverse_func(
+            predict_trees(regressor, getattr(self, "trees", None), encoded)
+        )
         low, high = self.calibration.interval(X, estimate, level or self.level, encoded)
         return pd.DataFrame({"estimate": estimate, "low": low, "high": high}, index=X.index)
 
