@@ -69,7 +69,8 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         self.encoding = encoding
         # A booster's trees as flat arrays (`lib.ml.trees`): a few houses are priced without
         # one Python call per tree.
-        self.trees = flat_forest(estimator.regressor_[-1]) if shares_encoding(estimator) else None
+        boosted = estimator is not None and shares_encoding(estimator)
+        self.trees = flat_forest(estimator.regressor_[-1]) if boosted else None
 
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         """Estimate, low and high for model features (`lib.data.features.house_features`)."""
