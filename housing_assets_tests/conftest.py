@@ -7,6 +7,7 @@ their paths at load time), so no test touches the developer's `.housing/`.
 import atexit
 import os
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -56,6 +57,15 @@ def pipeline_run():
     from housing_assets.definitions import defs
     from housing_assets_tests.harness.state import copy_state
 
+    store = SESSION_HOME / "mlflow.db"
+    if store.exists():
+        with sqlite3.connect(store) as connection:
+            models = connection.execute("select count(*) from registered_models").fetchone()[0]
+        connection.close()
+        assert models == 0, (
+            f"{store} already holds {models} registered model(s) before the session's golden "
+            "run: a test that registers into the session's store must depend on pipeline_run"
+        )
     (SESSION_HOME / "dagster").mkdir(exist_ok=True)
     instance = dg.DagsterInstance.local_temp(str(SESSION_HOME / "dagster"))
     result = defs.resolve_job_def("housing_pipeline").execute_in_process(instance=instance)

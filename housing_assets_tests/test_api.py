@@ -1,11 +1,12 @@
 """The GraphQL client and `housing-api`, checked against a real `dagster-webserver`.
 
-The graph is materialised once, in a subprocess (`dagster job execute`), over a temporary state
-directory: the pytest process's MLflow and Dagster globals stay untouched. Two webservers then
-serve that state on free loopback ports, one writable and one `--read-only`. The instance's
-dagster.yaml uses the DefaultRunCoordinator, so a run launched through the API starts at once
-without a daemon. No daemon runs, so nothing changes the state except the launches at the end of
-this module. Expected values come from the sources the materialisation wrote: the DuckDB
+The state is a copy of the session's materialised one (`golden_state`: the whole graph, run once
+per pytest worker), in its own directory. Launches through the API (at the end of this module)
+run the job as the CLI does, in the webserver's run processes. Two webservers serve that state
+on free loopback ports, one writable and one `--read-only`. The instance's dagster.yaml uses
+the DefaultRunCoordinator, so a run launched through the API starts at once without a daemon.
+No daemon runs, so nothing changes the state except the launches at the end of this module.
+Expected values come from the sources the materialisation wrote: the DuckDB
 warehouse, the MLflow store, the Dagster instance and the Definitions.
 """
 

@@ -178,7 +178,7 @@ def test_the_next_good_feed_publishes_again(materialised, monkeypatch):
     result = run_against(materialised, monkeypatch, str(source))
     assert result.success
     after = table_fingerprints(home)
-    # the same bytes give the same tables (the EDA's tables are deterministic too)
+    # the same rows give the same tables (the EDA's tables are deterministic too)
     assert after == before
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
         staged = conn.execute(

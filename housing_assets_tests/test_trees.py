@@ -5,15 +5,19 @@ It reads scikit-learn's private fitted attributes (`_predictors`, `_bin_mapper`,
 release moves them: the predictions must be equal, not close.
 """
 
+import pickle
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from housing_assets.lib.data.features import house_features
-from housing_assets.lib.ml.families import booster, booster_preprocess
-from housing_assets.lib.ml.ranges import difficulty_model
+from housing_assets.lib.ml.families import booster, booster_preprocess, build_boosted_model
+from housing_assets.lib.ml.ranges import IntervalCalibration, difficulty_model, price_encoding
 from housing_assets.lib.ml.split import split_sales
 from housing_assets.lib.ml.trees import FLAT_MAX_ROWS, flat_forest, predict_trees
+from housing_assets.lib.ml.valuation import HousePriceModel
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +73,61 @@ def test_a_booster_without_categorical_features_walks_the_same():
     np.testing.assert_array_equal(forest.predict(X), model.predict(X))
 
 
-def test_large_batches_go_to_scikit_learn_and_small_ones_to_the_walk(fitted, encoded):
+class Refuses:
+    """A booster or forest stand-in that fails if it is asked to predict."""
+
+    def __init__(self, n_features: int = 0):
+        self.n_features_in_ = n_features
+
+    def predict(self, X):
+        raise AssertionError("asked to predict")
+
+
+def test_few_rows_go_to_the_walk_and_the_rest_to_scikit_learn(fitted, encoded):
     model, X = fitted["price"], encoded[0]
-
-    class Refuses:
-        def predict(self, X):
-            raise AssertionError("the walk was used for a large batch")
-
-    assert predict_trees(model, Refuses(), X[: FLAT_MAX_ROWS + 1]).shape == (FLAT_MAX_ROWS + 1,)
+    forest = flat_forest(model)
     few = X[:FLAT_MAX_ROWS]
-    np.testing.assert_array_equal(predict_trees(model, flat_forest(model), few), model.predict(few))
+    # a few rows never reach scikit-learn ...
+    walked = predict_trees(Refuses(model.n_features_in_), forest, few)
+    np.testing.assert_array_equal(walked, model.predict(few))
+    # ... more rows never reach the walk
+    many = X[: FLAT_MAX_ROWS + 1]
+    np.testing.assert_array_equal(predict_trees(model, Refuses(), many), model.predict(many))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(lambda X: X[:0], id="no-rows"),
+        pytest.param(lambda X: X[:2, :-1], id="a-column-short"),
+        pytest.param(lambda X: np.where(np.arange(X.shape[1]) == 0, np.inf, X[:2]), id="infinity"),
+    ],
+)
+def test_input_the_walk_cannot_judge_goes_to_scikit_learn(fitted, encoded, rows):
+    model, X = fitted["price"], encoded[0]
+    with pytest.raises(AssertionError, match="asked to predict"):
+        predict_trees(Refuses(model.n_features_in_), flat_forest(model), rows(X))
+
+
+def test_a_pickled_valuation_model_holds_no_trees_and_rebuilds_them(raw_frame):
+    """The flat trees are derived, not stored: a champion pickled here loads where
+    `lib.ml.trees` differs or is absent, and one pickled without them gets them on load."""
+    split = split_sales(raw_frame)
+    estimator = build_boosted_model().fit(split.X_train, split.y_train)
+    encoding = price_encoding(estimator)
+    train = encoding.transform(split.X_train)
+    residual = np.abs(np.log(split.y_train) - np.log(estimator.predict(split.X_train)))
+    difficulty = difficulty_model().fit(train, residual)
+    calibration = IntervalCalibration(difficulty, np.linspace(0.5, 2, 200), encoding, True)
+    model = HousePriceModel(estimator, calibration, 0.9, encoding)
+    assert model.trees is not None and model.difficulty_trees is not None
+    assert not {"trees", "difficulty_trees"} & set(model.__getstate__())
+    loaded = pickle.loads(pickle.dumps(model))
+    assert loaded.trees is not None and loaded.difficulty_trees is not None
+    houses = split.X_test.head(5)
+    walked = loaded.ranges(houses)
+    loaded.trees = loaded.difficulty_trees = None  # scikit-learn's own predict, as before
+    pd.testing.assert_frame_equal(walked, loaded.ranges(houses), check_exact=True)
 
 
 def test_only_squared_error_regressors_are_flattened():

@@ -4,8 +4,10 @@ A state directory records where it lives: MLflow's SQLite store holds absolute a
 locations (experiments, runs, logged models, model versions) and each logged model's MLmodel
 file names its own location; Dagster's SQLite storages hold the paths of the run's metadata.
 A copy whose store still pointed at the original would log new artifacts into it, so
-`copy_state` rewrites every occurrence of the source path in the copy's SQLite tables and
-text files. DuckDB files hold no paths and are copied as they are.
+`copy_state` rewrites every occurrence of the source path in the copy's SQLite text values and
+text files. Each SQLite file is copied through SQLite's backup API, which gives a consistent
+database even while the source is open (Dagster keeps its storages open, in WAL mode). DuckDB
+files hold no paths and are copied as they are.
 """
 
 import shutil
@@ -13,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_SIDE_FILES = ("*-journal", "*-wal", "*-shm")
 TEXT_FILES = ("MLmodel", ".yaml", ".yml", ".json")
 
 
@@ -21,44 +24,62 @@ def _is_sqlite(path: Path) -> bool:
         return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
 
 
-def _rewrite_sqlite(path: Path, old: str, new: str) -> int:
-    """Replace `old` by `new` in every text column of every table; the rows changed."""
-    changed = 0
-    with sqlite3.connect(path) as connection:
-        tables = [
-            name
-            for (name,) in connection.execute(
-                "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
+def _spellings(path: Path) -> list[str]:
+    """The path as written and resolved (a symlinked temp dir has two)."""
+    return sorted({str(path), str(path.resolve())}, key=len, reverse=True)
+
+
+def _rewrite(text: str, old: list[str], new: str) -> str:
+    """`old` → `new` where it is the whole value or a leading directory of a path in it."""
+    for spelling in old:
+        text = new if text == spelling else text.replace(spelling + "/", new + "/")
+    return text
+
+
+def _copy_sqlite(source: Path, destination: Path, old: list[str], new: str) -> None:
+    original, copy = sqlite3.connect(source), sqlite3.connect(destination)
+    try:
+        original.backup(copy)
+        _rewrite_tables(copy, old, new)
+        copy.commit()
+    finally:
+        original.close()
+        copy.close()
+
+
+def _rewrite_tables(copy: sqlite3.Connection, old: list[str], new: str) -> None:
+    """`_rewrite` every text value that holds a spelling of the old path."""
+    copy.create_function("rewrite_path", 1, lambda v: _rewrite(v, old, new))
+    tables = [
+        name
+        for (name,) in copy.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
+        )
+    ]
+    for table in tables:
+        for column in [row[1] for row in copy.execute(f'pragma table_info("{table}")')]:
+            holds = " or ".join(f'instr("{column}", ?) > 0' for _ in old)
+            copy.execute(
+                f'update "{table}" set "{column}" = rewrite_path("{column}") '
+                f"where typeof(\"{column}\") = 'text' and ({holds})",
+                old,
             )
-        ]
-        for table in tables:
-            columns = [
-                row[1]
-                for row in connection.execute(f'pragma table_info("{table}")')
-                if row[2].upper() in ("", "TEXT", "VARCHAR") or "CHAR" in row[2].upper()
-            ]
-            for column in columns:
-                changed += connection.execute(
-                    f'update "{table}" set "{column}" = replace("{column}", ?, ?) '
-                    f'where instr("{column}", ?) > 0',
-                    (old, new, old),
-                ).rowcount
-    connection.close()
-    return changed
 
 
 def copy_state(source: Path, destination: Path) -> Path:
     """Copy the state directory `source` to `destination` (which must not exist yet) and
     point every path inside the copy at the copy."""
-    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("*-journal"))
-    old, new = str(source), str(destination)
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*SQLITE_SIDE_FILES))
+    old, new = _spellings(source), str(destination.resolve())
     for path in destination.rglob("*"):
         if not path.is_file():
             continue
         if _is_sqlite(path):
-            _rewrite_sqlite(path, old, new)
+            path.unlink()
+            _copy_sqlite(source / path.relative_to(destination), path, old, new)
         elif path.name.endswith(TEXT_FILES):
             text = path.read_text()
-            if old in text:
-                path.write_text(text.replace(old, new))
+            rewritten = _rewrite(text, old, new)
+            if rewritten != text:
+                path.write_text(rewritten)
     return destination

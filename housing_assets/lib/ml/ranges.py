@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from housing_assets.lib.ml.families import booster, booster_preprocess
 from housing_assets.lib.ml.lookup import LookupEncoding, lookup_encoding
-from housing_assets.lib.ml.trees import FlatForest, flat_forest, predict_trees
+from housing_assets.lib.ml.trees import FlatForest, predict_trees
 
 DEFAULT_LEVEL = 0.9
 DIFFICULTY_TREES = 100
@@ -42,12 +42,6 @@ class ValuationInputError(MlflowException):
 
     def __init__(self, message: str):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
-
-
-def calibration(
-    difficulty: HistGradientBoostingRegressor, scores: np.ndarray, encoder, shares: bool
-) -> "IntervalCalibration":
-    return IntervalCalibration(difficulty, scores, encoder, shares, flat_forest(difficulty))
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -99,18 +93,22 @@ class IntervalCalibration(NamedTuple):
     # model is a whole Pipeline that reads the model features themselves.
     encoder: object | None = None
     shares_encoding: bool = False
-    # The difficulty model's trees as flat arrays (`lib.ml.trees`), for a few houses at a time.
-    trees: FlatForest | None = None
 
-    def sigma(self, X: pd.DataFrame, encoded: np.ndarray | None = None) -> np.ndarray:
-        """`encoded`: optionally, X as the price model encodes it (`encoded_features`)."""
+    def sigma(
+        self,
+        X: pd.DataFrame,
+        encoded: np.ndarray | None = None,
+        trees: FlatForest | None = None,
+    ) -> np.ndarray:
+        """`encoded`: optionally, X as the price model encodes it (`encoded_features`);
+        `trees`: optionally, the difficulty model's trees as flat arrays (`lib.ml.trees`)."""
         if self.shares_encoding and encoded is not None:
             features = encoded
         elif self.encoder is None:
             features = X
         else:
             features = self.encoder.transform(X)
-        return np.clip(predict_trees(self.difficulty, self.trees, features), MIN_SIGMA, None)
+        return np.clip(predict_trees(self.difficulty, trees, features), MIN_SIGMA, None)
 
     def interval(
         self,
@@ -118,6 +116,7 @@ class IntervalCalibration(NamedTuple):
         estimate: np.ndarray,
         level: float = DEFAULT_LEVEL,
         encoded: np.ndarray | None = None,
+        trees: FlatForest | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(X, encoded))
+        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(X, encoded, trees))
         return estimate / spread, estimate * spread

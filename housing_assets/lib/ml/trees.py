@@ -156,7 +156,10 @@ def flat_forest(booster: HistGradientBoostingRegressor) -> FlatForest:
 def predict_trees(
     booster: HistGradientBoostingRegressor, forest: FlatForest | None, X
 ) -> np.ndarray:
-    """The booster's predictions: through `forest` for a few rows, else scikit-learn's own."""
-    if forest is not None and len(X) <= FLAT_MAX_ROWS:
-        return forest.predict(X)
+    """The booster's predictions: through `forest` for a few rows, else scikit-learn's own
+    (which also validates the input: no rows, the wrong columns, infinities)."""
+    if forest is not None and 0 < len(X) <= FLAT_MAX_ROWS:
+        values = np.asarray(X, dtype=np.float64)
+        if values.shape[1] == booster.n_features_in_ and not np.isinf(values).any():
+            return forest.predict(values)
     return booster.predict(X)

@@ -11,6 +11,7 @@ fitted estimator and its calibration (`lib.ml.ranges`).
 
 import mlflow
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
 from housing_assets.lib.data.features import FEATURES, house_features
@@ -67,10 +68,29 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         # The booster's own preprocessing as lookups (`lib.ml.lookup`): one house is encoded
         # in well under a millisecond instead of the transformer's tens.
         self.encoding = encoding
-        # A booster's trees as flat arrays (`lib.ml.trees`): a few houses are priced without
-        # one Python call per tree.
+        self._flatten_trees()
+
+    def _flatten_trees(self) -> None:
+        """The boosters' trees as flat arrays (`lib.ml.trees`), so a few houses are priced
+        without one Python call per tree. Derived from the fitted models, so they are rebuilt
+        when a pickled model is loaded rather than stored in it: a champion pickled by this
+        release then loads in an earlier one, and one pickled earlier gets them too."""
+        estimator = self.estimator
         boosted = estimator is not None and shares_encoding(estimator)
         self.trees = flat_forest(estimator.regressor_[-1]) if boosted else None
+        difficulty = getattr(self.calibration, "difficulty", None)
+        is_booster = isinstance(difficulty, HistGradientBoostingRegressor)
+        self.difficulty_trees = flat_forest(difficulty) if is_booster else None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("trees", None)
+        state.pop("difficulty_trees", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._flatten_trees()
 
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         """Estimate, low and high for model features (`lib.data.features.house_features`)."""
@@ -80,10 +100,10 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
             encoding.transform(X) if encoding is not None else encoded_features(self.estimator, X)
         )
         regressor = self.estimator.regressor_[-1]
-        estimate = self.estimator.inverse_func(
-            predict_trees(regressor, getattr(self, "trees", None), encoded)
+        estimate = self.estimator.inverse_func(predict_trees(regressor, self.trees, encoded))
+        low, high = self.calibration.interval(
+            X, estimate, level or self.level, encoded, self.difficulty_trees
         )
-        low, high = self.calibration.interval(X, estimate, level or self.level, encoded)
         return pd.DataFrame({"estimate": estimate, "low": low, "high": high}, index=X.index)
 
     def features(self, houses: pd.DataFrame) -> pd.DataFrame:

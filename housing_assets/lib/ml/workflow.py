@@ -37,7 +37,6 @@ from housing_assets.lib.ml.ranges import (
     DEFAULT_LEVEL,
     MIN_SIGMA,
     IntervalCalibration,
-    calibration,
     difficulty_encoder,
     difficulty_model,
     price_encoding,
@@ -150,8 +149,8 @@ def calibrate(fitted: CrossFit, jobs: int) -> Calibrations:
     scores = residual / np.clip(sigma, MIN_SIGMA, None)
     sharing = shares_encoding(fitted.estimator)
     return Calibrations(
-        calibration(served, scores, encoder, sharing),
-        calibration(past, scores[earlier], encoder, False),
+        IntervalCalibration(served, scores, encoder, sharing),
+        IntervalCalibration(past, scores[earlier], encoder, False),
     )
 
 
