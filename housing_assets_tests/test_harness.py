@@ -6,24 +6,19 @@ from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets_tests.conftest import GOLDEN_HOME
+from housing_assets_tests.harness.state import table_columns
 
 
 def text_values_naming(database, path: str) -> int:
     with sqlite3.connect(database) as connection:
-        tables = [
-            name
-            for (name,) in connection.execute(
-                "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
-            )
-        ]
-        found = 0
-        for table in tables:
-            for column in [row[1] for row in connection.execute(f'pragma table_info("{table}")')]:
-                found += connection.execute(
-                    f'select count(*) from "{table}" where typeof("{column}") = \'text\' '
-                    f'and instr("{column}", ?) > 0',
-                    (path,),
-                ).fetchone()[0]
+        found = sum(
+            connection.execute(
+                f'select count(*) from "{table}" where typeof("{column}") = \'text\' '
+                f'and instr("{column}", ?) > 0',
+                (path,),
+            ).fetchone()[0]
+            for table, column in table_columns(connection)
+        )
     connection.close()
     return found
 

@@ -47,23 +47,31 @@ def _copy_sqlite(source: Path, destination: Path, old: list[str], new: str) -> N
         copy.close()
 
 
-def _rewrite_tables(copy: sqlite3.Connection, old: list[str], new: str) -> None:
-    """`_rewrite` every text value that holds a spelling of the old path."""
-    copy.create_function("rewrite_path", 1, lambda v: _rewrite(v, old, new))
+def table_columns(connection: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(table, column) of every column of every user table."""
     tables = [
         name
-        for (name,) in copy.execute(
+        for (name,) in connection.execute(
             "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
         )
     ]
-    for table in tables:
-        for column in [row[1] for row in copy.execute(f'pragma table_info("{table}")')]:
-            holds = " or ".join(f'instr("{column}", ?) > 0' for _ in old)
-            copy.execute(
-                f'update "{table}" set "{column}" = rewrite_path("{column}") '
-                f"where typeof(\"{column}\") = 'text' and ({holds})",
-                old,
-            )
+    return [
+        (table, row[1])
+        for table in tables
+        for row in connection.execute(f'pragma table_info("{table}")').fetchall()
+    ]
+
+
+def _rewrite_tables(copy: sqlite3.Connection, old: list[str], new: str) -> None:
+    """`_rewrite` every text value that holds a spelling of the old path."""
+    copy.create_function("rewrite_path", 1, lambda v: _rewrite(v, old, new))
+    for table, column in table_columns(copy):
+        holds = " or ".join(f'instr("{column}", ?) > 0' for _ in old)
+        copy.execute(
+            f'update "{table}" set "{column}" = rewrite_path("{column}") '
+            f"where typeof(\"{column}\") = 'text' and ({holds})",
+            old,
+        )
 
 
 def copy_state(source: Path, destination: Path) -> Path:

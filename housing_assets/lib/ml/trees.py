@@ -73,8 +73,8 @@ class FlatForest(NamedTuple):
             x = X[rows, feature]
             missing = np.isnan(x)
             numeric_left = x <= self.threshold[node]
-            code = np.where(missing | (x < 0) | (x >= CATEGORIES), 0, x).astype(np.intp)
             usable = ~missing & (x >= 0) & (x < CATEGORIES)
+            code = np.where(usable, x, 0).astype(np.intp)
             in_left = usable & self.left_categories[self.category_row[node], code]
             known = usable & self.known_categories[feature, code]
             category_left = in_left | (~known & self.missing_left[node])
@@ -97,17 +97,16 @@ def flat_forest(booster: HistGradientBoostingRegressor) -> FlatForest:
     if booster.n_trees_per_iteration_ != 1 or booster.loss != "squared_error":
         raise ValueError("flat_forest supports squared-error regression boosters only")
     predictors = [iteration[0] for iteration in booster._predictors]
-    offsets = np.cumsum([0] + [len(p.nodes) for p in predictors[:-1]])
+    sizes = [len(p.nodes) for p in predictors]
+    offsets = np.cumsum([0, *sizes[:-1]])
     nodes = np.concatenate([p.nodes for p in predictors])
-    shift = np.repeat(offsets, [len(p.nodes) for p in predictors])
     # Each tree's categorical splits number their bitsets from 0; stack them with offsets.
     bitsets = [p.raw_left_cat_bitsets for p in predictors]
-    bitset_offsets = np.cumsum([0] + [len(b) for b in bitsets[:-1]])
+    bitset_offsets = np.cumsum([0, *(len(b) for b in bitsets[:-1])])
     stacked = np.concatenate(bitsets) if sum(len(b) for b in bitsets) else np.zeros((0, 8))
     is_categorical = nodes["is_categorical"].astype(bool)
-    bitset_row = nodes["bitset_idx"].astype(np.intp) + np.repeat(
-        bitset_offsets, [len(p.nodes) for p in predictors]
-    )
+    shift = np.repeat(offsets, sizes)
+    bitset_row = nodes["bitset_idx"].astype(np.intp) + np.repeat(bitset_offsets, sizes)
     category_row = np.zeros(len(nodes), dtype=np.intp)
     category_row[is_categorical] = bitset_row[is_categorical] + 1
     left_categories = np.zeros((len(stacked) + 1, CATEGORIES), dtype=bool)
