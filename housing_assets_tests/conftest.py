@@ -5,18 +5,27 @@ their paths at load time), so no test touches the developer's `.housing/`.
 """
 
 import atexit
+import fcntl
 import os
 import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+GOLDEN_ENV = "HOUSING_TESTS_GOLDEN"
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="housing-tests-"))
 atexit.register(shutil.rmtree, SESSION_HOME, ignore_errors=True)
-GOLDEN_HOME = Path(tempfile.mkdtemp(prefix="housing-golden-")) / "state"
-atexit.register(shutil.rmtree, GOLDEN_HOME.parent, ignore_errors=True)
+# One golden state per session, shared by pytest-xdist's workers: the controlling process
+# imports this module before it starts them, and they inherit its environment. It alone
+# removes the directory, after every worker has ended.
+if GOLDEN_ENV not in os.environ:
+    os.environ[GOLDEN_ENV] = tempfile.mkdtemp(prefix="housing-golden-")
+    atexit.register(shutil.rmtree, os.environ[GOLDEN_ENV], ignore_errors=True)
+GOLDEN_ROOT = Path(os.environ[GOLDEN_ENV])
+GOLDEN_HOME = GOLDEN_ROOT / "state"
 os.environ["HOUSING_HOME"] = str(SESSION_HOME)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("HOUSING_SOURCE", None)
@@ -44,18 +53,46 @@ def cleaned_frame(raw_frame):
     return clean_housing(raw_frame).frame
 
 
+class GoldenRun(NamedTuple):
+    run_id: str
+    success: bool
+
+
 @pytest.fixture(scope="session")
 def pipeline_run():
-    """The housing_pipeline job, run once per session on the real data (in process).
+    """The housing_pipeline job, run once per session on the real data (in process), as
+    (GoldenRun, the DagsterInstance holding the run) on this worker's SESSION_HOME.
 
-    Its state is copied to GOLDEN_HOME right after the run: `golden_state` hands out copies
-    of that to tests that need a materialised state of their own to change.
+    The first worker to ask runs it and copies its state to GOLDEN_HOME; a worker that asks
+    later, with nothing in its own state yet, gets a copy of that instead of a run of its
+    own. `golden_state` hands out further copies to tests that need a state of their own to
+    change.
     """
+    import dagster as dg
+
+    from housing_assets_tests.harness.state import copy_state
+
+    with (GOLDEN_ROOT / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the one run
+        done = GOLDEN_ROOT / "run_id"
+        if done.exists() and not any(SESSION_HOME.iterdir()):
+            SESSION_HOME.rmdir()
+            copy_state(GOLDEN_HOME, SESSION_HOME)
+            instance = dg.DagsterInstance.local_temp(str(SESSION_HOME / "dagster"))
+            run_id = done.read_text()
+            return GoldenRun(run_id, instance.get_run_by_id(run_id).is_success), instance
+        result, instance = _run_the_pipeline()
+        if not done.exists():
+            copy_state(SESSION_HOME, GOLDEN_HOME)
+            done.write_text(result.run_id)
+        return GoldenRun(result.run_id, result.success), instance
+
+
+def _run_the_pipeline():
     import dagster as dg
     import mlflow
 
     from housing_assets.definitions import defs
-    from housing_assets_tests.harness.state import copy_state
 
     store = SESSION_HOME / "mlflow.db"
     if store.exists():
@@ -71,7 +108,6 @@ def pipeline_run():
     result = defs.resolve_job_def("housing_pipeline").execute_in_process(instance=instance)
     assert result.success
     assert mlflow.active_run() is None, "the MLflow hook must end the Dagster run's MLflow run"
-    copy_state(SESSION_HOME, GOLDEN_HOME)
     return result, instance
 
 

@@ -214,7 +214,7 @@ def test_bad_houses_are_named_not_tracebacks(pipeline_run, ames_csv):
 
 
 def test_models_cross_validate_only_when_tuning(raw_frame):
-    split = split_sales(raw_frame.sample(n=600, random_state=0))
+    split = split_sales(raw_frame.sample(n=300, random_state=0))
     default = train_model("boosted", split)
     assert default.params["tuned"] is False and "tuning_rows" not in default.params
     assert default.params["max_leaf_nodes"] == BOOSTER_MAX_LEAF_NODES

@@ -10,6 +10,7 @@ from pathlib import Path
 
 NOT_INHERITED = (
     "MLFLOW_TRACKING_URI", "HOUSING_SOURCE", "HOUSING_SUBJECTS", "HOUSING_API_TOKEN", "DAGSTER_HOME",
+    "HOUSING_TESTS_GOLDEN",
 )  # fmt: skip
 
 
