@@ -181,6 +181,11 @@ class MlflowTracking(dg.ConfigurableResource):
     experiment_name: str = Field(
         default=settings.MLFLOW_EXPERIMENT, description="MLflow experiment of the runs."
     )
+    system_metrics_seconds: float = Field(
+        default=1.0,
+        description="Each model run logs the machine's CPU, memory, disk and network use "
+        "(MLflow system metrics, `system/*`) every this many seconds; 0 turns them off.",
+    )
 
     _init_context: _MlflowInitContext | None = PrivateAttr(default=None)
     _tracking: MlFlow | None = PrivateAttr(default=None)
@@ -221,7 +226,14 @@ class MlflowTracking(dg.ConfigurableResource):
     def start_nested_run(self, run_name: str, tags: dict[str, str]) -> Iterator[ActiveRun]:
         """A run nested in this Dagster run's MLflow run; logging calls go to it."""
         self._parent_run()
-        with mlflow.start_run(run_name=run_name, nested=True, tags=tags) as run:
+        monitored = self.system_metrics_seconds > 0
+        if monitored:
+            # MLflow samples every 10 s by default and drops an unfinished interval: a model
+            # run shorter than that would log none.
+            mlflow.set_system_metrics_sampling_interval(self.system_metrics_seconds)
+        with mlflow.start_run(
+            run_name=run_name, nested=True, tags=tags, log_system_metrics=monitored
+        ) as run:
             yield run
 
     def log_params(self, params: dict) -> None:

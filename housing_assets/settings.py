@@ -74,6 +74,12 @@ def mlflow_ui_url() -> str:
     return "http://127.0.0.1:5000"
 
 
+def dagster_ui_url() -> str:
+    """Base URL of the Dagster UI for links from MLflow runs: `DAGSTER_UI_URL` when set, else
+    the local UI `make run` starts."""
+    return os.environ.get("DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/")
+
+
 def champion_lock_path() -> Path:
     """The lock that serialises champion promotions among processes sharing the state."""
     return state_dir() / "champion.lock"

@@ -271,9 +271,7 @@ def test_retention_keeps_the_champion_and_the_newest_versions(tmp_path, split, s
     artifacts = tmp_path / "mlartifacts"
     runs_before = len(store.client.search_runs([store.experiment_id], max_results=1000))
     size_before, artifacts_before = database.stat().st_size, tree_bytes(artifacts)
-    assert (
-        runs_before == 1 + 16 and len(store.client.search_model_versions(f"name='{MODEL}'")) == 9
-    )
+    assert runs_before == 1 + 16 and len(store.client.search_model_versions(f"name='{MODEL}'")) == 9
 
     report = prune_mlflow(
         store.client, MODEL, "champion", [store.experiment_id],

@@ -1,10 +1,16 @@
 """The code location loads, and the graph has the keys, deps, groups and job the issues name."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
 from housing_assets.definitions import defs
 from housing_assets.lib.analysis.eda import EDA_TABLES
+from housing_assets_tests.harness.env import child_env
 
 
 def test_asset_keys_groups_and_deps():
@@ -119,3 +125,32 @@ def test_models_take_a_tune_flag_that_defaults_to_off():
     assert dg.validate_run_config(job, {})["ops"]["linear_price_model"]["config"] == {"tune": False}
     with pytest.raises(dg.DagsterInvalidConfigError):
         dg.validate_run_config(job, {"ops": {"boosted_price_model": {"config": {"tune": "y"}}}})
+
+
+def test_the_dg_cli_lists_what_the_definitions_hold(tmp_path):
+    """`dg` (pyproject's [tool.dg]) loads the same code location as the classic CLI."""
+    dg_cli = Path(sys.executable).with_name("dg")
+    listed = subprocess.run(
+        [str(dg_cli), "list", "defs", "--json"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=child_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    found = json.loads(listed.stdout)
+    graph = defs.resolve_asset_graph()
+    assert {a["asset_key"] for a in found["assets"]} == {
+        key.to_user_string() for key in graph.get_all_asset_keys()
+    }
+    assert {j["name"] for j in found["jobs"]} == {
+        "housing_pipeline",
+        "pin_drift_reference",
+        "prune_old_runs",
+    }
+    schedules = {s["name"]: s["cron_schedule"] for s in found["schedules"]}
+    assert schedules["housing_pipeline_schedule"] == "*/2 * * * *"
+    checks = {c["key"] for c in found["asset_checks"]}
+    assert "raw_housing:unique_pid" in checks
+    assert len(checks) == len(list(graph.asset_check_keys))

@@ -107,8 +107,15 @@ def test_bad_source_keeps_previous_tables(tmp_path, ames_csv):
     assert not bad.success
     failure = next(e for e in bad.all_events if e.is_step_failure)
     error = failure.step_failure_data.error.cause
-    assert error.cls_name == "SourceError"
+    assert error.cls_name == "MissingColumnsError"
     assert f"Source {broken} lacks 80 required column(s): MS SubClass" in error.message
+    # the columns rule's failed result is stored with what it saw, as for any bad feed
+    (check,) = bad.get_asset_check_evaluations()
+    assert (check.check_name, check.passed, check.blocking) == (
+        "required_columns_present", False, True,
+    )  # fmt: skip
+    assert check.metadata["observed"].value == 80
+    assert check.metadata["detail"].value.startswith("MS SubClass, MS Zoning")
 
     with duckdb.connect(database, read_only=True) as conn:
         for table in ("raw_housing", "cleaned_housing", "encoded_housing"):

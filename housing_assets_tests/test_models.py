@@ -1,5 +1,6 @@
 """The ML pipeline: metrics, MLflow runs, the registry's champion, and no leakage."""
 
+import json
 import time
 
 import dagster as dg
@@ -90,8 +91,34 @@ def test_mlflow_runs_are_nested_and_tagged(pipeline_run):
         meta = latest_metadata(instance, name)
         assert child.info.run_id == meta["mlflow_run_id"]
         assert child.data.metrics["test_rmse"] == pytest.approx(meta["test_rmse"])
-        assert set(child.data.metrics) == METRIC_KEYS
+        model_metrics = {k for k in child.data.metrics if not k.startswith("system/")}
+        assert model_metrics == METRIC_KEYS
         assert "alpha" in child.data.params or "max_leaf_nodes" in child.data.params
+        # a link back to the Dagster run, and the run's CPU and memory (MLflow system metrics)
+        assert child.data.tags["dagster_run_url"].endswith(f"/runs/{result.run_id}")
+        assert {
+            "system/cpu_utilization_percentage", "system/system_memory_usage_megabytes",
+        } <= set(child.data.metrics)  # fmt: skip
+        memory = client.get_metric_history(
+            child.info.run_id, "system/system_memory_usage_megabytes"
+        )
+        assert memory and all(m.value > 0 for m in memory)
+        # the data it was trained and tested on: the raw table, digested by the file's SHA-256
+        sha256 = latest_metadata(instance, "raw_housing")["sha256"]
+        inputs = {
+            tag.value: entry.dataset
+            for entry in child.inputs.dataset_inputs
+            for tag in entry.tags
+            if tag.key == "mlflow.data.context"
+        }
+        assert set(inputs) == {"training", "testing"}
+        for context, rows in (("training", 2051), ("testing", 879)):
+            dataset = inputs[context]
+            assert dataset.digest == sha256[:36] and dataset.source_type == "duckdb_table"
+            source = json.loads(dataset.source)
+            assert source["table"] == "housing.raw_housing" and source["source_sha256"] == sha256
+            assert source["warehouse"] == str(settings.warehouse_path())
+            assert json.loads(dataset.profile)["num_rows"] == rows
 
 
 def test_champion_is_the_best_and_prices_raw_rows(pipeline_run, raw_frame, cleaned_frame):

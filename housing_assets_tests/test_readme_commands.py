@@ -56,7 +56,7 @@ def program(command: str) -> str:
 def test_the_parser_reads_the_commands_as_written():
     commands = bash_commands((PROJECT_ROOT / "README.md").read_text())
     programs = [program(c) for c in commands]
-    assert {"make", "dagster", "dagster-webserver", "housing-api", "curl"} <= set(programs)
+    assert {"make", "dagster", "dg", "dagster-webserver", "housing-api", "curl"} <= set(programs)
     materialize = next(c for c in commands if "asset materialize" in c)
     assert "-m housing_assets.definitions" in materialize and "#" not in materialize
     curl = next(c for c in commands if program(c) == "curl" and "graphql" in c)
@@ -115,7 +115,9 @@ def test_every_readme_command_runs(state):
             elif name == "dagster-webserver":
                 check_read_only_webserver(command, env)
             else:
-                assert name in {"mkdir", "head", "dagster", "housing-api", "curl"}, readme_command
+                assert name in {"mkdir", "head", "dagster", "dg", "housing-api", "curl"}, (
+                    readme_command
+                )
                 if url in command and webserver is None:
                     # a writable webserver on the same state for the API commands
                     webserver = start_group(
@@ -133,6 +135,7 @@ def test_every_readme_command_runs(state):
             if server is not None:
                 stop_group(server)
     assert ran.count("dagster") >= 4 and ran.count("curl") == 2 and "housing-api" in ran
+    assert ran.count("dg") == 3
 
 
 def check_outcome(readme_command: str, result: subprocess.CompletedProcess) -> None:

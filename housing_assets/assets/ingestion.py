@@ -3,19 +3,29 @@
 from collections.abc import Iterator
 
 import dagster as dg
+import pandas as pd
 
 from housing_assets.checks import RAW_RULES, audited_output, data_check_results, data_check_specs
+from housing_assets.lib.data.ingest import MissingColumnsError
 from housing_assets.metadata import table_metadata
 from housing_assets.resources import HousingSource
 
 RAW_KEY = dg.AssetKey("raw_housing")
 RAW_CHECKS = data_check_specs(RAW_KEY, RAW_RULES)
+COLUMN_RULES = [rule for rule in RAW_RULES if rule.name == "required_columns_present"]
 
 
 @dg.asset(group_name="data_pipeline", kinds={"pandas", "duckdb"}, check_specs=RAW_CHECKS)
 def raw_housing(context: dg.AssetExecutionContext, source: HousingSource) -> Iterator:
     """Ames Housing sales as read from the source; published only if its blocking checks pass."""
-    raw = source.load()
+    try:
+        raw = source.load()
+    except MissingColumnsError as error:
+        # A file without the columns cannot be judged by the other rules; the columns rule's
+        # failed result is stored, like any audit's, before the step fails with the cause.
+        header = pd.DataFrame(columns=list(error.columns))
+        yield from data_check_results(RAW_KEY, COLUMN_RULES, header)
+        raise
     context.log.info(
         f"Read {len(raw.frame)} rows x {raw.frame.shape[1]} columns ({raw.n_bytes:,} bytes, "
         f"sha256 {raw.sha256[:12]}) from {source.location}"

@@ -20,8 +20,9 @@ from housing_assets.lib.ml.split import split_sales
 from housing_assets.lib.ml.valuation import REQUIRED_COLUMNS
 from housing_assets.lib.ml.workflow import train_log_promote
 from housing_assets.lib.registry.champion import RegistryTarget
+from housing_assets.lib.registry.datasets import WarehouseTableSource
 from housing_assets.metadata import markdown_table
-from housing_assets.resources import FitWorkers, MlflowTracking
+from housing_assets.resources import FitWorkers, MlflowTracking, Warehouse
 
 
 class ModelConfig(dg.Config):
@@ -78,6 +79,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         config: ModelConfig,
         mlflow: MlflowTracking,
         fit_workers: FitWorkers,
+        warehouse: Warehouse,
         raw_housing: pd.DataFrame,
     ) -> dg.MaterializeResult:
         split = split_sales(raw_housing)
@@ -88,9 +90,16 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         previous_rmse = previous_test_rmse(context.instance, key)
         results: list[dg.AssetCheckResult] = []
         gate = model_gate(key, previous_rmse, results)
-        with mlflow.start_nested_run(
-            run_name=fam.asset, tags={"dagster_run_id": context.run_id, "model_family": fam.name}
-        ) as run:
+        tags = {
+            "dagster_run_id": context.run_id,
+            "dagster_run_url": f"{settings.dagster_ui_url()}/runs/{context.run_id}",
+            "model_family": fam.name,
+        }
+        data_version = raw_data_version(context.instance)
+        inputs = WarehouseTableSource(
+            warehouse.database, warehouse.table_name("raw_housing"), data_version
+        )
+        with mlflow.start_nested_run(run_name=fam.asset, tags=tags) as run:
             outcome = train_log_promote(
                 fam.name,
                 split,
@@ -103,7 +112,8 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
                     settings.champion_lock_path(),
                 ),
                 tune_grid=config.tune,
-                data_version=raw_data_version(context.instance),
+                data_version=data_version,
+                inputs=inputs,
                 jobs=fit_workers.jobs,
             )
         trained, decision = outcome.trained, outcome.decision

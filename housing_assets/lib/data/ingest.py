@@ -41,6 +41,18 @@ class SourceError(ValueError):
     """The source cannot be used; the message says where and why."""
 
 
+class MissingColumnsError(SourceError):
+    """The source parses, but its header lacks required columns."""
+
+    def __init__(self, location: str, columns):
+        self.columns = tuple(columns)  # the header the source does have
+        self.missing = tuple(c for c in AMES_COLUMNS if c not in self.columns)
+        super().__init__(
+            f"Source {location} lacks {len(self.missing)} required column(s): "
+            f"{', '.join(self.missing)}"
+        )
+
+
 class RawSource(NamedTuple):
     frame: pd.DataFrame
     sha256: str
@@ -131,11 +143,8 @@ def parse_csv(data: bytes, location: str, numbers_as_text: bool = False) -> pd.D
 
 
 def validate_columns(frame: pd.DataFrame, location: str) -> None:
-    missing = [c for c in AMES_COLUMNS if c not in frame.columns]
-    if missing:
-        raise SourceError(
-            f"Source {location} lacks {len(missing)} required column(s): {', '.join(missing)}"
-        )
+    if any(c not in frame.columns for c in AMES_COLUMNS):
+        raise MissingColumnsError(location, frame.columns)
 
 
 def whole_numbers_as_int(frame: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.DataFrame:

@@ -50,6 +50,7 @@ from housing_assets.lib.registry.champion import (
     RegistryTarget,
     register_decision,
 )
+from housing_assets.lib.registry.datasets import WarehouseTableSource, log_split_inputs
 from housing_assets.lib.registry.store import log_valuation_model
 
 CALIBRATION_FOLDS = 5
@@ -233,18 +234,23 @@ def train_log_promote(
     registry: RegistryTarget,
     tune_grid: bool = False,
     data_version: str | None = None,
+    inputs: WarehouseTableSource | None = None,
     jobs: int = FIT_JOBS,
 ) -> Promotion:
     """The whole workflow inside the caller's active MLflow run: train (`train_model`), log
     params, metrics and the valuation pyfunc (registered as a new version), run the quality
     gate (`gate` returns the names of the blocking checks that failed), then decide on the
-    champion and move its alias last (`lib.registry.champion.register_decision`)."""
+    champion and move its alias last (`lib.registry.champion.register_decision`). With
+    `inputs`, the training and test split are logged as the run's datasets, read from that
+    table (`lib.registry.datasets`)."""
     trained = train_model(name, split, tune_grid, jobs=jobs)
     mlflow.log_params(
         {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test),
          "interval_level": trained.valuation.level}
     )  # fmt: skip
     mlflow.log_metrics(trained.metrics)
+    if inputs is not None:
+        log_split_inputs(split.X_train, split.X_test, inputs)
     info = log_valuation_model(trained.valuation, example_houses, registry.model)
     challenger = Challenger(
         version=str(info.registered_model_version),
