@@ -1,5 +1,6 @@
 """Small DuckDB helpers: reading and publishing tables (for the IO manager too)."""
 
+import duckdb
 import pandas as pd
 
 
@@ -53,8 +54,18 @@ def publish_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> 
             connection.execute(f"DROP TABLE {quoted(staging)}.{quoted(name)}")
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        rollback(connection)
         raise
+
+
+def rollback(connection) -> None:
+    """Roll back the open transaction, if DuckDB has not already: a COMMIT that fails (a full
+    disk) aborts it, and a ROLLBACK then fails with "no transaction is active", which would
+    hide the real error."""
+    try:
+        connection.execute("ROLLBACK")
+    except duckdb.TransactionException:
+        pass
 
 
 def table_exists(connection, schema: str, name: str) -> bool:
