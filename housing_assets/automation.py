@@ -16,6 +16,7 @@ from dagster_mlflow import end_mlflow_on_run_finished
 from pydantic import Field
 
 from housing_assets import settings
+from housing_assets.freshness import SCHEDULE_MINUTES
 from housing_assets.lib.alerts import append_alert, post_webhook, webhook_url_problem
 from housing_assets.lib.registry.retention import collect_garbage, prune_mlflow
 from housing_assets.resources import MlflowTracking
@@ -98,7 +99,7 @@ def unchanged_source_reason(instance: dg.DagsterInstance, location: str) -> str 
 
 @dg.schedule(
     job=housing_pipeline,
-    cron_schedule="*/2 * * * *",
+    cron_schedule=f"*/{SCHEDULE_MINUTES} * * * *",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 2 minutes; skips the tick while a run of the job is queued or running, "
     "or when the source bytes are those of the last successful run.",

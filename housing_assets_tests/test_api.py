@@ -187,8 +187,8 @@ def test_cli_help_lists_every_subcommand(capsys):
         cli_main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("assets", "latest", "metrics", "checks", "runs", "run", "logs", "status",
-                    "launch", "schedule", "--url"):  # fmt: skip
+    for command in ("assets", "latest", "metrics", "checks", "freshness", "runs", "run", "logs",
+                    "status", "launch", "schedule", "--url"):  # fmt: skip
         assert command in out
     assert "http://127.0.0.1:3000" in out
 
@@ -422,6 +422,16 @@ def test_check_results_equal_the_instance(api, instance, graph, mlflow_client):
 
 
 @pytest.mark.e2e
+def test_freshness_policies_of_the_valuations_and_models(api, instance):
+    """Their policy fits the 2-minute schedule; this state has no freshness daemon, so no
+    verdict yet (test_e2e's daemon gives one)."""
+    freshness = api.freshness()
+    assert set(freshness) == {"linear_price_model", "boosted_price_model", "price_estimates"}
+    for key, state in freshness.items():
+        assert (state["warn_after_seconds"], state["fail_after_seconds"]) == (360, 600)
+        assert state["status"] == "UNKNOWN", key
+
+
 def test_runs_equal_the_instance(api, instance):
     runs = api.runs(limit=10)
     records = instance.get_run_records(limit=10)
@@ -504,6 +514,7 @@ def test_every_cli_subcommand_prints_the_client_result(api, url, capsys):
     assert cli_json(capsys, "--url", url, "latest") == api.latest_materializations()
     assert cli_json(capsys, "--url", url, "metrics") == api.model_metrics()
     assert cli_json(capsys, "--url", url, "checks") == api.check_results()
+    assert cli_json(capsys, "--url", url, "freshness") == api.freshness()
     assert cli_json(capsys, "--url", url, "runs", "--limit", "5") == api.runs(limit=5)
     assert cli_json(capsys, "--url", url, "run", run_id) == api.run(run_id)
     assert cli_json(capsys, "--url", url, "logs", run_id, "--limit", "3") == (

@@ -16,6 +16,8 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from housing_assets.api.client import HousingApi
+from housing_assets.freshness import FAIL_AFTER, WARN_AFTER
 from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, wait_for
 from housing_assets_tests.harness.env import child_env
@@ -26,6 +28,7 @@ ASSETS = {
     "raw_housing", "cleaned_housing", "drift_reference", "encoded_housing", "eda_report",
     *EDA_TABLES, "linear_price_model", "boosted_price_model", "price_estimates",
 }  # fmt: skip
+FRESH_ASSETS = {"linear_price_model", "boosted_price_model", "price_estimates"}
 CHECKS_PER_ASSET = {
     "raw_housing": 5, "cleaned_housing": 4, "linear_price_model": 4, "boosted_price_model": 4,
     "price_estimates": 2,
@@ -50,7 +53,9 @@ def process_tree(root: int) -> set[int]:
 def dev_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-home")
     port, mlflow_port = free_port(), free_port()
-    env = child_env(home)
+    # The freshness daemon evaluates every 30 s by default; every 2 s here, so the test sees
+    # its verdict on the scheduled run soon after it ends.
+    env = child_env(home, FRESHNESS_DAEMON_INTERVAL_SECONDS="2")
     log = (home / "housing-dev.log").open("w")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "housing-dev"), "--no-first-run",
@@ -85,6 +90,9 @@ def test_schedule_runs_the_whole_graph(dev_server):
     scheduled = dg.RunsFilter(
         job_name="housing_pipeline", tags={"dagster/schedule_name": "housing_pipeline_schedule"}
     )
+    with HousingApi(f"http://127.0.0.1:{port}") as api:
+        before = api.freshness()
+    assert set(before) == FRESH_ASSETS
     runs = wait_for(lambda: instance.get_runs(filters=scheduled), 150, "a scheduled run")
     run_id = runs[-1].run_id
     finished = wait_for(
@@ -112,6 +120,16 @@ def test_schedule_runs_the_whole_graph(dev_server):
             per_asset.get(data.asset_key.to_user_string(), 0) + 1
         )
     assert per_asset == CHECKS_PER_ASSET
+    # The freshness daemon judges the valuations and the models by their policy: fresh now.
+    with HousingApi(f"http://127.0.0.1:{port}") as api:
+
+        def judged_fresh():
+            found = api.freshness()
+            return all(a["status"] == "HEALTHY" for a in found.values()) and found
+
+        fresh = wait_for(judged_fresh, 60, "the freshness daemon to judge the run")
+    assert {a["warn_after_seconds"] for a in fresh.values()} == {WARN_AFTER.total_seconds()}
+    assert {a["fail_after_seconds"] for a in fresh.values()} == {FAIL_AFTER.total_seconds()}
     # the schedule is RUNNING by default, and the instance persists under the state directory
     assert (home / "dagster" / "dagster.yaml").exists()
     assert (home / "warehouse.duckdb").exists() and (home / "reports" / "eda_report.html").exists()

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics", parents=common, help="latest model metrics, MLflow run id and URL"
     )
     commands.add_parser("checks", parents=common, help="latest result of every asset check")
+    commands.add_parser(
+        "freshness", parents=common, help="freshness policy and state of the assets with one"
+    )
     runs = commands.add_parser("runs", parents=common, help="recent runs, newest first")
     runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     run = commands.add_parser("run", parents=common, help="one run: status, times, duration")
@@ -109,6 +112,8 @@ def run_command(api: HousingApi, args: argparse.Namespace):
             return api.model_metrics()
         case "checks":
             return api.check_results()
+        case "freshness":
+            return api.freshness()
         case "runs":
             return api.runs(limit=args.limit)
         case "run":

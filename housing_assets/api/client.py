@@ -345,6 +345,27 @@ class HousingApi:
             for node in nodes
         ]
 
+    def freshness(self) -> dict[str, Any]:
+        """Asset key -> its freshness policy and state, for the assets that have a policy.
+
+        The state is the freshness daemon's latest evaluation: HEALTHY, WARNING, DEGRADED (past
+        the fail window), or UNKNOWN before its first evaluation."""
+        nodes = self.execute(queries.FRESHNESS)["assetNodes"]
+        return {
+            asset_key_string(node["assetKey"]): {
+                "status": (node["freshnessStatusInfo"] or {}).get("freshnessStatus", "UNKNOWN"),
+                "last_materialized": iso_time(
+                    ((node["freshnessStatusInfo"] or {}).get("freshnessStatusMetadata") or {}).get(
+                        "lastMaterializedTimestamp"
+                    )
+                ),
+                "warn_after_seconds": node["internalFreshnessPolicy"].get("warnWindowSeconds"),
+                "fail_after_seconds": node["internalFreshnessPolicy"].get("failWindowSeconds"),
+            }
+            for node in nodes
+            if node["internalFreshnessPolicy"]
+        }
+
     def latest_materializations(self, assets: list[str] | None = None) -> dict[str, Any]:
         """Asset key -> its latest materialisation (run id, time, metadata), or None if never.
 

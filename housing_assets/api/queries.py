@@ -192,3 +192,18 @@ query Schedule($selector: ScheduleSelector!) {
   }
 }
 """
+
+FRESHNESS = """
+query Freshness {
+  assetNodes {
+    assetKey { path }
+    freshnessStatusInfo {
+      freshnessStatus
+      freshnessStatusMetadata { lastMaterializedTimestamp }
+    }
+    internalFreshnessPolicy {
+      ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds }
+    }
+  }
+}
+"""

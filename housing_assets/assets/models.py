@@ -14,6 +14,7 @@ from pydantic import Field
 
 from housing_assets import settings
 from housing_assets.checks import model_check_specs, model_gate
+from housing_assets.freshness import SCHEDULED_FRESHNESS
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.ml.families import FAMILIES, ModelFamily
 from housing_assets.lib.ml.split import split_sales
@@ -73,6 +74,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         # The model reads the source rows through the one feature path; the cleaned table's
         # blocking checks still gate it.
         deps=["cleaned_housing"],
+        freshness_policy=SCHEDULED_FRESHNESS,
     )
     def _model(
         context: dg.AssetExecutionContext,

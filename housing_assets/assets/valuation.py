@@ -19,6 +19,7 @@ from housing_assets.checks import (
     data_check_results,
     data_check_specs,
 )
+from housing_assets.freshness import SCHEDULED_FRESHNESS
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.metrics import priced_accuracy
@@ -43,6 +44,7 @@ def split_test_houses(raw: pd.DataFrame) -> pd.DataFrame:
     kinds={"mlflow", "pandas", "duckdb"},
     deps=["cleaned_housing", *(fam.asset for fam in FAMILIES.values())],
     check_specs=ESTIMATE_CHECKS,
+    freshness_policy=SCHEDULED_FRESHNESS,
 )
 def price_estimates(
     context: dg.AssetExecutionContext,
