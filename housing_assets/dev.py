@@ -50,6 +50,21 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def reset_the_champion() -> None:
+    from mlflow.tracking import MlflowClient
+
+    from housing_assets.lib.registry.champion import reset_champion
+
+    uri = settings.mlflow_tracking_uri()
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = reset_champion(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
+    name = f"{settings.REGISTERED_MODEL}@{settings.CHAMPION_ALIAS}"
+    if version is None:
+        print(f"{name} is not set in {uri}: nothing to reset", flush=True)  # noqa: T201
+    else:
+        print(f"Cleared {name} (was v{version}) in {uri}; the versions stay", flush=True)  # noqa: T201
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="housing-dev", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -69,7 +84,16 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_PORT,
         help=f"scoring server port (default {DEFAULT_PORT})",
     )
+    parser.add_argument(
+        "--reset-champion",
+        action="store_true",
+        help="clear the champion alias (its versions stay) and exit: the next model that "
+        "passes its checks becomes champion; the fix for a champion whose files are gone",
+    )
     args = parser.parse_args(argv)
+    if args.reset_champion:
+        reset_the_champion()
+        return
     # Ctrl-C, and also SIGTERM or a SIGINT that a parent shell would otherwise ignore.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)

@@ -19,7 +19,8 @@ def test_a_logged_split_names_its_table_and_digest(tmp_path):
     pd.testing.assert_frame_equal(source.load(), frame)
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run() as run:
+    experiment = mlflow.create_experiment("datasets")
+    with mlflow.start_run(experiment_id=experiment) as run:
         log_split_inputs(frame.head(2), frame.tail(1), source)
     logged = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
     by_context = {i.tags[0].value: i.dataset for i in logged}
@@ -27,3 +28,17 @@ def test_a_logged_split_names_its_table_and_digest(tmp_path):
     assert {d.digest for d in by_context.values()} == {sha256[:36]}
     assert by_context["training"].name == "housing.raw_housing training split"
     assert '"source_sha256": "' + sha256 in by_context["testing"].source
+
+
+def test_the_dtype_schema_is_mlflows_own_on_the_real_split(raw_frame):
+    """Read off the dtypes, the schema is what MLflow infers value by value."""
+    from housing_assets.lib.ml.split import split_sales
+    from housing_assets.lib.registry.datasets import dtype_schema
+
+    split = split_sales(raw_frame)
+    for X in (split.X_train, split.X_test):
+        assert dtype_schema(X) == mlflow.data.from_pandas(X).schema
+    required = {c.name: c.required for c in dtype_schema(split.X_train).inputs}
+    assert (
+        not required["Lot Frontage"] and required["Gr Liv Area"]
+    )  # a column with gaps is optional

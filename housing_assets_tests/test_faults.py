@@ -5,6 +5,7 @@ each bad feed must fail the run, record its failed checks with the observed valu
 every warehouse table (by content hash), the registry's versions and the champion as they were.
 """
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -281,3 +282,35 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
     assert rerun.success
     assert table_fingerprints(home) == before
     assert staged_tables(home) == 0, "the killed swap's staging copy is gone"
+
+
+def test_a_champion_whose_files_are_gone_names_the_fix_and_registers_nothing(
+    tmp_path, ames_csv, golden_state, monkeypatch
+):
+    home = golden_state(tmp_path / "home")
+    monkeypatch.setenv("HOUSING_HOME", str(home))
+    client = MlflowClient(f"sqlite:///{home}/mlflow.db")
+    versions, champion = registry_state(home)
+    files = client.get_model_version_download_uri(settings.REGISTERED_MODEL, champion)
+    shutil.rmtree(files.removeprefix("file://"))
+    models = [fam.asset for fam in FAMILIES.values()]
+
+    failed = materialize_selection(home, str(ames_csv), models, dg.DagsterInstance.ephemeral())
+    assert not failed.success
+    message = step_error(failed)
+    assert f"Could not load {settings.REGISTERED_MODEL} v{champion}" in message
+    assert files.removeprefix("file://") in message  # what is missing
+    assert "housing-dev --reset-champion" in message  # and the fix
+    assert registry_state(home) == (versions, champion), "no version was registered"
+
+    reset = subprocess.run(
+        [str(Path(sys.executable).with_name("housing-dev")), "--reset-champion"],
+        env=child_env(home), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert reset.returncode == 0, reset.stderr[-2000:]
+    assert f"(was v{champion})" in reset.stdout
+
+    recovered = materialize_selection(home, str(ames_csv), models, dg.DagsterInstance.ephemeral())
+    assert recovered.success
+    after_versions, after_champion = registry_state(home)
+    assert after_versions == versions + 2 and int(after_champion) > int(champion)

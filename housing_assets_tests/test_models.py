@@ -348,7 +348,7 @@ def cleaned_input(raw_frame):
 def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
     """A model asset whose tracking store is down fails with the URI; the champion stays."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import FitWorkers, MlflowTracking
+    from housing_assets.resources import FitWorkers, MlflowTracking, Warehouse
 
     client = MlflowClient(settings.mlflow_tracking_uri())
     before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
@@ -359,6 +359,7 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
         resources={
             "io_manager": cleaned_input,
             "fit_workers": FitWorkers(),
+            "warehouse": Warehouse(database=str(settings.warehouse_path())),
             "mlflow": MlflowTracking(
                 experiment_name="housing_assets", tracking_uri="http://127.0.0.1:9"
             ),
@@ -376,7 +377,7 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
 def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_input):
     """UI or CLI asset runs use Dagster's implicit job, which has no hook: the resource ends it."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import FitWorkers, MlflowTracking
+    from housing_assets.resources import FitWorkers, MlflowTracking, Warehouse
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = dg.materialize(
@@ -384,6 +385,7 @@ def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_inpu
         resources={
             "io_manager": cleaned_input,
             "fit_workers": FitWorkers(),
+            "warehouse": Warehouse(database=str(tmp_path / "warehouse.duckdb")),
             "mlflow": MlflowTracking(experiment_name="housing_assets", tracking_uri=uri),
         },
     )

@@ -48,6 +48,7 @@ from housing_assets.lib.registry.champion import (
     Challenger,
     ChampionDecision,
     RegistryTarget,
+    readable_champion,
     register_decision,
 )
 from housing_assets.lib.registry.datasets import WarehouseTableSource, log_split_inputs
@@ -243,6 +244,8 @@ def train_log_promote(
     champion and move its alias last (`lib.registry.champion.register_decision`). With
     `inputs`, the training and test split are logged as the run's datasets, read from that
     table (`lib.registry.datasets`)."""
+    # A champion that cannot be loaded fails the run here, before anything is logged.
+    checked = readable_champion(client, registry.model, registry.alias)
     trained = train_model(name, split, tune_grid, jobs=jobs)
     mlflow.log_params(
         {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test),
@@ -268,5 +271,6 @@ def train_log_promote(
         split.y_test,
         lock_path=registry.lock_path,
         families=tuple(FAMILIES),
+        checked=checked,
     )
     return Promotion(trained, info, decision, comparison)

@@ -119,9 +119,13 @@ def current_champion(
     ) from error
 
 
+RESET_CHAMPION_COMMAND = "housing-dev --reset-champion"
+
+
 def load_registered(client: MlflowClient, model_name: str, version: str, sklearn: bool = False):
     """A registered version from the client's store: its pyfunc, or with `sklearn` its fitted
     estimator (the one inside a valuation pyfunc, or a plain sklearn-flavour model)."""
+    source = None
     try:
         source = client.get_model_version_download_uri(model_name, version)
         model = mlflow.pyfunc.load_model(source)
@@ -133,10 +137,34 @@ def load_registered(client: MlflowClient, model_name: str, version: str, sklearn
             return mlflow.sklearn.load_model(source)
         return model.unwrap_python_model().estimator
     except Exception as error:  # noqa: BLE001 - any failure to load is named and fails the step
+        where = f"its files at {source}" if source else f"its files (store {client.tracking_uri})"
         raise ChampionUnavailable(
-            f"Could not load {model_name} v{version} from {client.tracking_uri} "
-            f"({type(error).__name__}: {error}); the champion was left as it was"
+            f"Could not load {model_name} v{version}: {where} cannot be read "
+            f"({type(error).__name__}: {error}). The champion was left as it was and nothing "
+            f"was registered. Restore those files, point the alias at a version that loads "
+            f"(MlflowClient.set_registered_model_alias), or clear it with "
+            f"`{RESET_CHAMPION_COMMAND}` so the next passing model becomes champion."
         ) from error
+
+
+def readable_champion(client: MlflowClient, model_name: str, alias: str):
+    """(version, fitted estimator) of the champion, or (None, None) without one: read before a
+    new version is registered, so a champion that cannot be loaded stops the run before it
+    leaves a version behind (ChampionUnavailable names the fix)."""
+    champion = current_champion(client, model_name, alias)
+    if champion is None:
+        return None, None
+    version = str(champion.version)
+    return version, load_registered(client, model_name, version, sklearn=True)
+
+
+def reset_champion(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """Clear the alias (the versions stay); returns the version it named, or None."""
+    champion = current_champion(client, model_name, alias)
+    if champion is None:
+        return None
+    client.delete_registered_model_alias(model_name, alias)
+    return str(champion.version)
 
 
 def load_champion(client: MlflowClient, model_name: str, alias: str):
@@ -228,13 +256,16 @@ def register_decision(
     y_test: pd.Series,
     lock_path: Path,
     families: tuple[str, ...],
+    checked: tuple[str | None, object] | None = None,
 ) -> tuple[ChampionDecision, pd.DataFrame]:
     """Tag a registered version, decide on the champion and move the alias last.
 
     Under the champion lock: read the champion (a transient error fails, see
     `current_champion`), re-score it on this run's test split, decide, record the decision on
     the version, build the comparison table, and only then move the alias. A failure anywhere
-    before that last call leaves the alias where it was.
+    before that last call leaves the alias where it was. `checked` is what
+    `readable_champion` read before the version was registered: if the alias still names that
+    version, its loaded estimator is re-scored rather than loaded again.
     """
     tag_version(client, model_name, challenger)
     with champion_lock(lock_path):
@@ -243,7 +274,10 @@ def register_decision(
         champion_version = str(champion.version) if champion else None
         champion_rmse, why = None, None
         if champion_version is not None:
-            model = load_registered(client, model_name, champion_version, sklearn=True)
+            if checked is not None and checked[0] == champion_version:
+                model = checked[1]
+            else:
+                model = load_registered(client, model_name, champion_version, sklearn=True)
             champion_rmse, why = rescore(model, X_test, y_test)
         decision = decide(challenger, champion_version, champion_rmse, why)
         client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)
