@@ -72,6 +72,10 @@ class SubjectsSource(_SourceFile):
         "empty: the houses of the test split.",
     )
 
+    def load(self) -> RawSource:
+        # Houses to value need no sale price (a Kaggle test.csv has none).
+        return load_source(self.location, self.deadline_seconds, self.max_bytes, priced=False)
+
 
 class Warehouse(dg.ConfigurableResource):
     """The DuckDB warehouse: its file, its schema and the one publish path.

@@ -128,6 +128,26 @@ def test_a_subjects_file_is_priced_as_the_source_describes_its_houses(
     assert len(estimates_table()) == len(before)
 
 
+def test_a_kaggle_test_file_is_priced_as_subjects(pipeline_run, tmp_path, ames_csv):
+    """Kaggle's test.csv: its naming, `Id` for the house, no SalePrice."""
+    from housing_assets_tests.test_naming import kaggle_copy
+
+    subjects = tmp_path / "test.csv"
+    sample = tmp_path / "sample.csv"
+    pd.read_csv(ames_csv, nrows=20, dtype=str, keep_default_na=False).to_csv(sample, index=False)
+    kaggle_copy(sample, subjects, priced=False)
+    try:
+        result = price(str(subjects))
+        assert result.success
+        table = estimates_table()
+        assert table["PID"].tolist() == pd.read_csv(subjects)["Id"].tolist()
+        assert table["sale_price"].isna().all() and (table["estimate"] > 50_000).all()
+        (materialization,) = result.asset_materializations_for_node("price_estimates")
+        assert "Kaggle" in materialization.metadata["subjects"].value
+    finally:
+        assert price().success  # the default table again, for the tests that follow
+
+
 # ---- MLflow's scoring server ------------------------------------------------------------------
 
 

@@ -28,7 +28,12 @@ def raw_housing(context: dg.AssetExecutionContext, source: HousingSource) -> Ite
         raise
     context.log.info(
         f"Read {len(raw.frame)} rows x {raw.frame.shape[1]} columns ({raw.n_bytes:,} bytes, "
-        f"sha256 {raw.sha256[:12]}) from {source.location}"
+        f"sha256 {raw.sha256[:12]}) from {source.location}, in {raw.naming} naming"
+        + (
+            f"; ignored, matching no De Cock column: {', '.join(raw.unmapped)}"
+            if raw.unmapped
+            else ""
+        )
     )
     output = dg.Output(
         raw.frame,
@@ -39,6 +44,8 @@ def raw_housing(context: dg.AssetExecutionContext, source: HousingSource) -> Ite
             "source": source.location,
             "sha256": raw.sha256,
             "source_bytes": raw.n_bytes,
+            "source_naming": raw.naming,
+            "source_columns_ignored": ", ".join(raw.unmapped) or "none",
         },
     )
     results = data_check_results(RAW_KEY, RAW_RULES, raw.frame)

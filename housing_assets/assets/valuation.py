@@ -54,8 +54,9 @@ def price_estimates(
 ) -> Iterator:
     """Estimate and calibrated range for each subject house, priced by the current champion."""
     if subjects.location:
-        houses = subjects.load().frame
-        origin = subjects.location
+        loaded = subjects.load()
+        houses = loaded.frame
+        origin = f"{subjects.location} ({loaded.naming} naming)"
     else:
         houses = split_test_houses(raw_housing)
         origin = "the test split of the sales"

@@ -25,6 +25,7 @@ import pandas as pd
 
 from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
 from housing_assets.lib.data.frames import with_columns
+from housing_assets.lib.data.naming import DE_COCK, KAGGLE, Naming, de_cock_names, is_kaggle_header
 from housing_assets.settings import is_url
 
 DOWNLOAD_DEADLINE_SECONDS = 60.0
@@ -44,12 +45,17 @@ class SourceError(ValueError):
 class MissingColumnsError(SourceError):
     """The source parses, but its header lacks required columns."""
 
-    def __init__(self, location: str, columns):
+    def __init__(self, location: str, columns, naming: Naming | None = None):
         self.columns = tuple(columns)  # the header the source does have
         self.missing = tuple(c for c in AMES_COLUMNS if c not in self.columns)
+        hint = ""
+        if naming is not None and naming.naming == KAGGLE:
+            hint = f"; read in {KAGGLE} naming"
+            if naming.unmapped:
+                hint += f", whose column(s) {', '.join(naming.unmapped)} match no De Cock column"
         super().__init__(
             f"Source {location} lacks {len(self.missing)} required column(s): "
-            f"{', '.join(self.missing)}"
+            f"{', '.join(self.missing)}{hint}"
         )
 
 
@@ -57,6 +63,8 @@ class RawSource(NamedTuple):
     frame: pd.DataFrame
     sha256: str
     n_bytes: int
+    naming: str = DE_COCK  # the header's naming (`lib.data.naming`): De Cock's or Kaggle's
+    unmapped: tuple[str, ...] = ()  # columns of a Kaggle header that match no De Cock column
 
 
 def download(location: str, deadline_seconds: float, max_bytes: int) -> bytes:
@@ -142,9 +150,9 @@ def parse_csv(data: bytes, location: str, numbers_as_text: bool = False) -> pd.D
     return frame
 
 
-def validate_columns(frame: pd.DataFrame, location: str) -> None:
+def validate_columns(frame: pd.DataFrame, location: str, naming: Naming | None = None) -> None:
     if any(c not in frame.columns for c in AMES_COLUMNS):
-        raise MissingColumnsError(location, frame.columns)
+        raise MissingColumnsError(location, frame.columns, naming)
 
 
 def whole_numbers_as_int(frame: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.DataFrame:
@@ -208,6 +216,9 @@ def parse_fast(data: bytes, location: str) -> pd.DataFrame | None:
         raise
     except ValueError:
         return None
+    if is_kaggle_header(frame.columns) or "SalePrice" not in frame.columns:
+        # Mapped, or given its missing price, on the careful path, where every column is text.
+        return None
     validate_columns(frame, location)
     numbers = frame[list(NUMERIC_COLUMNS)]
     if (numbers.abs() >= FLOAT_EXACT_LIMIT).any().any():
@@ -219,14 +230,29 @@ def load_source(
     location: str,
     deadline_seconds: float = DOWNLOAD_DEADLINE_SECONDS,
     max_bytes: int = MAX_SOURCE_BYTES,
+    priced: bool = True,
 ) -> RawSource:
-    """Read, hash and parse the source. Raises SourceError with the cause."""
+    """Read, hash and parse the source. Raises SourceError with the cause.
+
+    A header in Kaggle's naming is mapped onto De Cock's (`lib.data.naming`). With `priced`
+    False (houses to value, not sales), a file without `SalePrice` is read with it missing.
+    """
     data = read_source_bytes(location, deadline_seconds, max_bytes)
     frame = parse_fast(data, location)
+    naming = Naming(frame, DE_COCK, ())
     if frame is None:
         # The careful path: every column as text, then each numeric column stripped and parsed;
         # text that is not a number is reported with its column and values.
-        frame = parse_csv(data, location, numbers_as_text=True)
-        validate_columns(frame, location)
+        naming = de_cock_names(parse_csv(data, location, numbers_as_text=True))
+        frame = naming.frame
+        if not priced and "SalePrice" not in frame.columns:
+            frame = frame.assign(SalePrice=None)
+        validate_columns(frame, location, naming)
         frame = parse_numeric_columns(frame[list(AMES_COLUMNS)], location)
-    return RawSource(frame=frame, sha256=hashlib.sha256(data).hexdigest(), n_bytes=len(data))
+    return RawSource(
+        frame=frame,
+        sha256=hashlib.sha256(data).hexdigest(),
+        n_bytes=len(data),
+        naming=naming.naming,
+        unmapped=naming.unmapped,
+    )
