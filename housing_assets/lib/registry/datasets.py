@@ -7,6 +7,7 @@ table, with the raw file's SHA-256 as the digest, so two runs on the same file n
 datasets and a run on a changed file names new ones.
 """
 
+from functools import cached_property
 from typing import Any
 
 import duckdb
@@ -77,7 +78,7 @@ class SplitDataset(PandasDataset):
     """A PandasDataset whose schema comes from the dtypes: MLflow's own inference reads every
     value of each text column, so its cost grows with the rows."""
 
-    @property
+    @cached_property
     def schema(self) -> Schema:
         return dtype_schema(self.df)
 
