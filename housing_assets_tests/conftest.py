@@ -20,8 +20,10 @@ SESSION_HOME = Path(tempfile.mkdtemp(prefix="housing-tests-"))
 atexit.register(shutil.rmtree, SESSION_HOME, ignore_errors=True)
 # One golden state per session, shared by pytest-xdist's workers: the controlling process
 # imports this module before it starts them, and they inherit its environment. It alone
-# removes the directory, after every worker has ended.
-if GOLDEN_ENV not in os.environ:
+# removes the directory, after every worker has ended. Outside a worker, an inherited value
+# (a stale shell variable, a pytest started by a test) is not trusted.
+_shared = os.environ.get(GOLDEN_ENV)
+if not (os.environ.get("PYTEST_XDIST_WORKER") and _shared and Path(_shared).is_dir()):
     os.environ[GOLDEN_ENV] = tempfile.mkdtemp(prefix="housing-golden-")
     atexit.register(shutil.rmtree, os.environ[GOLDEN_ENV], ignore_errors=True)
 GOLDEN_ROOT = Path(os.environ[GOLDEN_ENV])
@@ -83,6 +85,7 @@ def pipeline_run():
             return GoldenRun(run_id, instance.get_run_by_id(run_id).is_success), instance
         result, instance = _run_the_pipeline()
         if not done.exists():
+            shutil.rmtree(GOLDEN_HOME, ignore_errors=True)  # a copy a failed worker left
             copy_state(SESSION_HOME, GOLDEN_HOME)
             done.write_text(result.run_id)
         return GoldenRun(result.run_id, result.success), instance

@@ -370,13 +370,13 @@ def test_latest_for_named_assets_and_an_unknown_one(api):
         api.latest_materializations(["cleaned_housing", "no_such_asset"])
 
 
-@pytest.mark.e2e
 def model_metrics_of(run) -> dict[str, float]:
     """A model run's own metrics, without MLflow's system metrics (which must be there)."""
     assert "system/cpu_utilization_percentage" in run.data.metrics
     return {k: v for k, v in run.data.metrics.items() if not k.startswith("system/")}
 
 
+@pytest.mark.e2e
 def test_model_metrics_equal_the_mlflow_runs(api, mlflow_client, instance):
     metrics = api.model_metrics()
     assert sorted(metrics) == list(MODELS)
@@ -439,6 +439,7 @@ def test_freshness_policies_of_the_valuations_and_models(api, instance):
         assert state["status"] == "UNKNOWN", key
 
 
+@pytest.mark.e2e
 def test_runs_equal_the_instance(api, instance):
     runs = api.runs(limit=10)
     records = instance.get_run_records(limit=10)

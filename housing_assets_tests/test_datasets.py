@@ -28,6 +28,10 @@ def test_a_logged_split_names_its_table_and_digest(tmp_path):
     assert {d.digest for d in by_context.values()} == {sha256[:36]}
     assert by_context["training"].name == "housing.raw_housing training split"
     assert '"source_sha256": "' + sha256 in by_context["testing"].source
+    # MLflow rebuilds the source from the run, and it loads the table
+    rebuilt = mlflow.data.get_source(by_context["training"])
+    assert isinstance(rebuilt, WarehouseTableSource) and rebuilt.to_dict() == source.to_dict()
+    pd.testing.assert_frame_equal(rebuilt.load(), frame)
 
 
 def test_the_dtype_schema_is_mlflows_own_on_the_real_split(raw_frame):

@@ -5,17 +5,14 @@ import pandas as pd
 import pytest
 
 from housing_assets.lib.data.cleaning import clean_housing
-from housing_assets.lib.data.columns import NUMERIC_COLUMNS
 from housing_assets.lib.data.ingest import MissingColumnsError, load_source
 from housing_assets.lib.data.naming import DE_COCK, KAGGLE
 
 
 def kaggle_copy(ames_csv, path, priced: bool = True, extra: dict | None = None):
-    """The shipped file as Kaggle names it: no spaces or slashes, `Id` for `PID`, no `Order`,
-    and a missing number written as NA."""
-    frame = pd.read_csv(ames_csv, dtype=str, keep_default_na=False)
-    for column in NUMERIC_COLUMNS:
-        frame[column] = frame[column].replace("", "NA")
+    """The shipped file as Kaggle writes it: no spaces or slashes, `Id` for `PID`, no `Order`,
+    and NA in every empty cell (an absent feature or a gap)."""
+    frame = pd.read_csv(ames_csv, dtype=str, keep_default_na=False).replace("", "NA")
     frame = frame.drop(columns=["Order"]).rename(columns={"PID": "Id"})
     frame = frame.rename(columns=lambda c: c.replace(" ", "").replace("/", ""))
     if not priced:
@@ -33,6 +30,7 @@ def test_a_kaggle_named_file_gives_the_same_tables(ames_csv, tmp_path):
     assert "GrLivArea" in pd.read_csv(tmp_path / "train.csv", nrows=0).columns
     written = pd.read_csv(tmp_path / "train.csv", dtype=str, keep_default_na=False)
     assert (written["LotFrontage"] == "NA").sum() == 490
+    assert (written["Alley"] == "NA").sum() > 2000  # most houses have no alley
     pd.testing.assert_frame_equal(kaggle.frame, shipped.frame)
     pd.testing.assert_frame_equal(
         clean_housing(kaggle.frame).frame, clean_housing(shipped.frame).frame

@@ -31,7 +31,7 @@ def test_library_matches_core(package):
     )
 
 
-@pytest.mark.parametrize("package", ["dagster-webserver", "dagster-graphql"])
+@pytest.mark.parametrize("package", ["dagster-webserver", "dagster-graphql", "dagster-dg-cli"])
 def test_core_packages_match(package):
     assert version(package) == version("dagster")
 

@@ -363,7 +363,7 @@ class HousingApi:
                 "fail_after_seconds": node["internalFreshnessPolicy"].get("failWindowSeconds"),
             }
             for node in nodes
-            if node["internalFreshnessPolicy"]
+            if node["internalFreshnessPolicy"] is not None
         }
 
     def latest_materializations(self, assets: list[str] | None = None) -> dict[str, Any]:

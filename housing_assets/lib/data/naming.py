@@ -3,10 +3,12 @@
 Most people have Kaggle's "House Prices: Advanced Regression Techniques" (`train.csv`, 1,460
 sales; `test.csv`, 1,459 houses without `SalePrice`), a subset of the same Ames data. Its
 header drops the spaces and slashes of De Cock's names (`GrLivArea`, `YearRemodAdd`,
-`1stFlrSF`), has `Id` instead of `PID` and no `Order`, and it writes a missing number as the
-text `NA`. A header in that naming is mapped onto De Cock's columns: each name matches the De
-Cock name it equals without spaces and slashes, case aside; `Id` becomes the house id (`PID`)
-and `Order` the row's position. Text levels need no mapping: they are the same codes.
+`1stFlrSF`), has `Id` instead of `PID` and no `Order`, and it writes every empty cell as the
+text `NA` (an absent alley, basement or pool as well as a genuine gap), where De Cock's file
+leaves the cell empty. A header in that naming is mapped onto De Cock's columns: each name
+matches the De Cock name it equals without spaces and slashes, case aside; `Id` becomes the
+house id (`PID`), `Order` the row's position, and `NA` an empty cell, which cleaning then reads
+as De Cock's (absent feature or gap). The other levels are the same codes in both.
 """
 
 from typing import NamedTuple
@@ -14,13 +16,13 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
+from housing_assets.lib.data.columns import AMES_COLUMNS
 
 DE_COCK = "De Cock (AmesHousing.csv)"
 KAGGLE = "Kaggle (House Prices: Advanced Regression Techniques)"
 KAGGLE_ID = "Id"
-# The text a Kaggle file writes for a missing number ("NA" in a text column is a level).
-KAGGLE_MISSING_NUMBER = "NA"
+# The text a Kaggle file writes for an empty cell.
+KAGGLE_EMPTY = "NA"
 
 
 def squeezed(name: str) -> str:
@@ -43,8 +45,8 @@ def is_kaggle_header(columns) -> bool:
 
 
 def de_cock_names(frame: pd.DataFrame) -> Naming:
-    """The frame with De Cock's names: as it is, or mapped from Kaggle's naming (its text
-    `NA` in numeric columns read as missing; it must still be parsed as numbers)."""
+    """The frame with De Cock's names: as it is, or mapped from Kaggle's naming (its `NA`
+    cells empty; a frame of text, whose numbers are parsed afterwards)."""
     if not is_kaggle_header(frame.columns):
         return Naming(frame, DE_COCK, ())
     renames, unmapped = {KAGGLE_ID: "PID"}, []
@@ -58,13 +60,8 @@ def de_cock_names(frame: pd.DataFrame) -> Naming:
             renames[column] = target
     mapped = frame.rename(columns=renames)
     mapped = mapped.drop(columns=unmapped)
-    numbers = {
-        column: mapped[column].mask(mapped[column].astype(str).str.strip() == KAGGLE_MISSING_NUMBER)
-        for column in NUMERIC_COLUMNS
-        if column in mapped.columns and mapped[column].dtype == object
-    }
-    for column, values in numbers.items():
-        mapped[column] = values
+    text = [c for c in mapped.columns if mapped[c].dtype == object]
+    mapped[text] = mapped[text].mask(mapped[text].apply(lambda v: v.str.strip()) == KAGGLE_EMPTY)
     if "Order" not in mapped.columns:
         mapped.insert(0, "Order", np.arange(1, len(mapped) + 1))
     return Naming(mapped, KAGGLE, tuple(unmapped))

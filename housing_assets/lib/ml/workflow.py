@@ -244,7 +244,8 @@ def train_log_promote(
     champion and move its alias last (`lib.registry.champion.register_decision`). With
     `inputs`, the training and test split are logged as the run's datasets, read from that
     table (`lib.registry.datasets`)."""
-    # A champion that cannot be loaded fails the run here, before anything is logged.
+    # A champion that cannot be loaded fails the step here, before a model is logged or a
+    # version registered (the caller's MLflow run ends FAILED, empty).
     checked = readable_champion(client, registry.model, registry.alias)
     trained = train_model(name, split, tune_grid, jobs=jobs)
     mlflow.log_params(

@@ -14,6 +14,7 @@ import duckdb
 import mlflow
 import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import register_dataset_source
 from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.types import ColSpec, DataType, Schema
 
@@ -57,6 +58,9 @@ class WarehouseTableSource(DatasetSource):
     def from_dict(cls, source_dict: dict[Any, Any]) -> "WarehouseTableSource":
         return cls(source_dict["warehouse"], source_dict["table"], source_dict.get("source_sha256"))
 
+
+# So that `mlflow.data.get_source(...)` rebuilds the source of a logged dataset.
+register_dataset_source(WarehouseTableSource)
 
 DTYPE_KINDS = {"f": DataType.double, "i": DataType.long, "u": DataType.long, "b": DataType.boolean}
 
