@@ -65,6 +65,21 @@ def reset_the_champion() -> None:
         print(f"Cleared {name} (was v{version}) in {uri}; the versions stay", flush=True)  # noqa: T201
 
 
+def copy_the_state(backup: str | None, restore: str | None) -> None:
+    """A backup or restore of the state directory (`lib.state.copy_state`): the copy's stores
+    and model files name the copy, so nothing is written back to the original."""
+    from housing_assets.lib.state import copy_state
+
+    state = settings.state_dir()
+    source, destination = (state, Path(backup)) if backup else (Path(restore), state)
+    if not source.is_dir():
+        raise SystemExit(f"housing-dev: {source} is not a state directory")
+    if destination.exists():
+        raise SystemExit(f"housing-dev: {destination} already exists; choose a new directory")
+    copy_state(source, destination)
+    print(f"Copied {source} to {destination}", flush=True)  # noqa: T201
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="housing-dev", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -90,9 +105,23 @@ def main(argv: list[str] | None = None) -> None:
         help="clear the champion alias (its versions stay) and exit: the next model that "
         "passes its checks becomes champion; the fix for a champion whose files are gone",
     )
+    parser.add_argument(
+        "--backup",
+        metavar="DIR",
+        help="copy the state directory to DIR (a new directory) and exit; with no run in flight",
+    )
+    parser.add_argument(
+        "--restore",
+        metavar="DIR",
+        help="make the state directory (which must not exist yet) a copy of the backup DIR, "
+        "pointing at itself, and exit",
+    )
     args = parser.parse_args(argv)
     if args.reset_champion:
         reset_the_champion()
+        return
+    if args.backup or args.restore:
+        copy_the_state(args.backup, args.restore)
         return
     # Ctrl-C, and also SIGTERM or a SIGINT that a parent shell would otherwise ignore.
     signal.signal(signal.SIGINT, _interrupt)

@@ -72,7 +72,7 @@ def pipeline_run():
     """
     import dagster as dg
 
-    from housing_assets_tests.harness.state import copy_state
+    from housing_assets.lib.state import copy_state
 
     with (GOLDEN_ROOT / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the one run
@@ -118,7 +118,7 @@ def _run_the_pipeline():
 def golden_state(pipeline_run):
     """`golden_state(destination)`: a copy of the session's materialised state (every asset
     materialised once from the real data, one run in its Dagster storage), at `destination`."""
-    from housing_assets_tests.harness.state import copy_state
+    from housing_assets.lib.state import copy_state
 
     return lambda destination: copy_state(GOLDEN_HOME, Path(destination))
 

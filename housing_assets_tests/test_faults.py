@@ -317,3 +317,49 @@ def test_a_champion_whose_files_are_gone_names_the_fix_and_registers_nothing(
     assert recovered.success
     after_versions, after_champion = registry_state(home)
     assert after_versions == versions + 1 and int(after_champion) == versions + 1
+
+
+def files_of(home: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(home)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in home.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_a_restored_backup_runs_on_its_own_path(tmp_path, ames_csv, golden_state, monkeypatch):
+    """`housing-dev --backup` then `--restore` elsewhere: the restored state runs the graph and
+    writes nothing to the original or the backup."""
+    from housing_assets_tests.test_harness import text_values_naming
+
+    original = golden_state(tmp_path / "original")
+    backup, restored = tmp_path / "backup", tmp_path / "restored"
+    dev = str(Path(sys.executable).with_name("housing-dev"))
+    for home, argument in (
+        (original, ["--backup", str(backup)]),
+        (restored, ["--restore", str(backup)]),
+    ):
+        done = subprocess.run(
+            [dev, *argument], env=child_env(home), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    untouched = {home: files_of(home) for home in (original, backup)}
+
+    monkeypatch.setenv("HOUSING_HOME", str(restored))
+    models = [fam.asset for fam in FAMILIES.values()]
+    result = materialize_selection(
+        restored, str(ames_csv), ["raw_housing", *models], dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    assert {home: files_of(home) for home in (original, backup)} == untouched
+    for old in (original, backup):
+        assert text_values_naming(restored / "mlflow.db", str(old)) == 0
+    client = MlflowClient(f"sqlite:///{restored}/mlflow.db")
+    (newest,) = client.search_model_versions(
+        f"name = '{settings.REGISTERED_MODEL}'", max_results=1, order_by=["version_number DESC"]
+    )
+    assert (
+        client.get_model_version_download_uri(settings.REGISTERED_MODEL, newest.version)
+        .removeprefix("file://")
+        .startswith(str(restored))
+    )

@@ -5,8 +5,8 @@ import sqlite3
 from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
+from housing_assets.lib.state import table_columns
 from housing_assets_tests.conftest import GOLDEN_HOME
-from housing_assets_tests.harness.state import table_columns
 
 
 def text_values_naming(database, path: str) -> int:

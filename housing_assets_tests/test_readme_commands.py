@@ -80,6 +80,8 @@ def as_here(command: str, home: Path, url: str) -> str:
     """The README's command on this test's state, interpreter and webserver."""
     command = command.replace("$PWD/.housing", str(home)).replace(" .housing/", f" {home}/")
     command = command.replace("/tmp/truncated.csv", str(home / "truncated.csv"))
+    for copy in ("/tmp/housing-backup", "/tmp/housing-restored"):  # the backup and restore
+        command = command.replace(copy, str(home.parent / f"{home.name}-{Path(copy).name}"))
     command = command.replace(".venv/bin/", f"{BIN}/").replace(README_URL, url)
     if program(command) == "housing-api":
         command += f" --url {url}"
@@ -116,7 +118,8 @@ def test_every_readme_command_runs(state):
                 check_read_only_webserver(command, env)
             else:
                 assert name in {"mkdir", "head", "dagster", "dg", "housing-api", "curl"} or (
-                    name == "housing-dev" and "--reset-champion" in command
+                    name == "housing-dev"
+                    and any(f"--{a}" in command for a in ("reset-champion", "backup", "restore"))
                 ), readme_command
                 if url in command and webserver is None:
                     # a writable webserver on the same state for the API commands
@@ -164,6 +167,10 @@ def check_outcome(readme_command: str, result: subprocess.CompletedProcess) -> N
         failed = [c for c in checks if c["check"] == "enough_rows"]
         assert failed and failed[0]["passed"] is False, result.stdout[:2000]
         assert failed[0]["metadata"]["observed"] == 300
+    elif "--backup" in readme_command or "--restore" in readme_command:
+        assert result.stdout.startswith("Copied "), output[-2000:]
+        copied = Path(result.stdout.split(" to ")[-1].strip())
+        assert (copied / "mlflow.db").exists() and (copied / "warehouse.duckdb").exists()
     elif "--reset-champion" in readme_command:
         # the README's commands before it have made a champion; the tuning run after it makes one
         assert "Cleared ames-sale-price@champion (was v" in result.stdout, output[-2000:]

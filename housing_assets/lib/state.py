@@ -1,4 +1,4 @@
-"""Copies of a materialised state directory, so a whole-graph run is paid once per session.
+"""Copies of a state directory that work where they land: backups, restores, test states.
 
 A state directory records where it lives: MLflow's SQLite store holds absolute artifact
 locations (experiments, runs, logged models, model versions) and each logged model's MLmodel
@@ -7,7 +7,10 @@ A copy whose store still pointed at the original would log new artifacts into it
 `copy_state` rewrites every occurrence of the source path in the copy's SQLite text values and
 text files. Each SQLite file is copied through SQLite's backup API, which gives a consistent
 database even while the source is open (Dagster keeps its storages open, in WAL mode). DuckDB
-files hold no paths and are copied as they are.
+files hold no paths and are copied as they are, so a copy is consistent only while no run
+writes the warehouse.
+
+`housing-dev --backup DIR` and `--restore DIR` are this copy; the tests' golden state is too.
 """
 
 import shutil
