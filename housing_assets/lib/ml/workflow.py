@@ -48,7 +48,7 @@ from housing_assets.lib.registry.champion import (
     Challenger,
     ChampionDecision,
     RegistryTarget,
-    readable_champion,
+    load_champion,
     register_decision,
 )
 from housing_assets.lib.registry.datasets import WarehouseTableSource, log_split_inputs
@@ -246,7 +246,7 @@ def train_log_promote(
     table (`lib.registry.datasets`)."""
     # A champion that cannot be loaded fails the step here, before a model is logged or a
     # version registered (the caller's MLflow run ends FAILED, empty).
-    checked = readable_champion(client, registry.model, registry.alias)
+    checked = load_champion(client, registry.model, registry.alias, sklearn=True)
     trained = train_model(name, split, tune_grid, jobs=jobs)
     mlflow.log_params(
         {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test),

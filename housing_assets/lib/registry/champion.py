@@ -140,22 +140,11 @@ def load_registered(client: MlflowClient, model_name: str, version: str, sklearn
         where = f"its files at {source}" if source else f"its files (store {client.tracking_uri})"
         raise ChampionUnavailable(
             f"Could not load {model_name} v{version}: {where} cannot be read "
-            f"({type(error).__name__}: {error}). The champion was left as it was and nothing "
-            f"was registered. Restore those files, point the alias at a version that loads "
+            f"({type(error).__name__}: {error}). The champion was left as it was. Restore "
+            f"those files, point the alias at a version that loads "
             f"(MlflowClient.set_registered_model_alias), or clear it with "
             f"`{RESET_CHAMPION_COMMAND}` so the next passing model becomes champion."
         ) from error
-
-
-def readable_champion(client: MlflowClient, model_name: str, alias: str):
-    """(version, fitted estimator) of the champion, or (None, None) without one: read before a
-    new version is registered, so a champion that cannot be loaded stops the run before it
-    leaves a version behind (ChampionUnavailable names the fix)."""
-    champion = current_champion(client, model_name, alias)
-    if champion is None:
-        return None, None
-    version = str(champion.version)
-    return version, load_registered(client, model_name, version, sklearn=True)
 
 
 def reset_champion(client: MlflowClient, model_name: str, alias: str) -> str | None:
@@ -167,13 +156,15 @@ def reset_champion(client: MlflowClient, model_name: str, alias: str) -> str | N
     return str(champion.version)
 
 
-def load_champion(client: MlflowClient, model_name: str, alias: str):
-    """The champion's version and its valuation pyfunc, or (None, None) without a champion."""
+def load_champion(client: MlflowClient, model_name: str, alias: str, sklearn: bool = False):
+    """The champion's version and its valuation pyfunc (with `sklearn`, its fitted estimator),
+    or (None, None) without a champion; one that cannot be loaded raises ChampionUnavailable,
+    which names the fix."""
     champion = current_champion(client, model_name, alias)
     if champion is None:
         return None, None
     version = str(champion.version)
-    return version, load_registered(client, model_name, version)
+    return version, load_registered(client, model_name, version, sklearn=sklearn)
 
 
 def rescore(model, X_test: pd.DataFrame, y_test: pd.Series) -> tuple[float, str | None]:
@@ -264,7 +255,7 @@ def register_decision(
     `current_champion`), re-score it on this run's test split, decide, record the decision on
     the version, build the comparison table, and only then move the alias. A failure anywhere
     before that last call leaves the alias where it was. `checked` is what
-    `readable_champion` read before the version was registered: if the alias still names that
+    `load_champion(..., sklearn=True)` read before the version was registered: if the alias still names that
     version, its loaded estimator is re-scored rather than loaded again.
     """
     tag_version(client, model_name, challenger)
