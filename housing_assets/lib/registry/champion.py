@@ -128,7 +128,9 @@ def load_registered(client: MlflowClient, model_name: str, version: str, sklearn
     source = None
     try:
         source = client.get_model_version_download_uri(model_name, version)
-        model = mlflow.pyfunc.load_model(source)
+        # The versions are logged by this project with its pinned requirements; MLflow's
+        # comparison of them with every installed distribution costs over a second a process.
+        model = mlflow.pyfunc.load_model(source, suppress_warnings=True)
         if not sklearn:
             return model
         if model.metadata.flavors.get("python_function", {}).get("loader_module") == (
