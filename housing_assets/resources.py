@@ -11,6 +11,7 @@ which the next write replaces.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import dagster as dg
@@ -29,7 +30,14 @@ from housing_assets.lib.data.ingest import (
     RawSource,
     load_source,
 )
-from housing_assets.lib.data.warehouse import publish_tables, read_columns, read_table, table_exists
+from housing_assets.lib.data.warehouse import (
+    adopt_replica,
+    publish_replica,
+    publish_tables,
+    read_columns,
+    read_table,
+    table_exists,
+)
 from housing_assets.lib.ml.fitting import FIT_JOBS, start_workers
 from housing_assets.metadata import column_schema
 
@@ -78,14 +86,25 @@ class SubjectsSource(_SourceFile):
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The DuckDB warehouse: its file, its schema and the one publish path.
+    """The DuckDB warehouse: its files, its schema and the one publish path.
 
     Every write goes through `publish` (stage, then swap in one transaction), whether the IO
     manager publishes an asset's output or the EDA publishes its tables together; every read
     outside an asset's inputs (the drift reference) goes through `read`.
+
+    Two files, so that a SQL user and a run never wait for each other. DuckDB lets one process
+    open a file for writing only while no other process has it open at all, so the runs write
+    `database`, which nobody else opens, and each publish ends by copying it whole to `replica`,
+    the file users query, by an atomic rename (`lib.data.warehouse.publish_replica`). A reader
+    with the old replica open keeps reading the old copy; one that opens it later gets the new.
     """
 
-    database: str = Field(description="Path of the DuckDB file.")
+    database: str = Field(description="Path of the DuckDB file the runs write.")
+    replica: str | None = Field(
+        default=None,
+        description="Path of the read-only copy users query, replaced after each publish; "
+        "empty: no copy.",
+    )
     warehouse_schema: str = Field(default="housing", description="Schema of the published tables.")
 
     @contextmanager
@@ -100,6 +119,13 @@ class Warehouse(dg.ConfigurableResource):
     def publish(self, tables: dict[str, pd.DataFrame]) -> None:
         with self.connection() as connection:
             publish_tables(connection, self.warehouse_schema, tables)
+            if self.replica:
+                publish_replica(connection, self.database, self.replica)
+
+    @property
+    def users_file(self) -> str:
+        """The file a user (or an MLflow dataset's source) reads the tables from."""
+        return self.replica or self.database
 
     def exists(self, name: str) -> bool:
         with self.connection() as connection:
@@ -139,10 +165,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         return self.warehouse.read(context.asset_key.path[-1], columns)
 
 
-def warehouse() -> Warehouse:
-    """The state directory's warehouse (`settings.warehouse_path`)."""
-    settings.state_dir().mkdir(parents=True, exist_ok=True)
-    return Warehouse(database=str(settings.warehouse_path()))
+def warehouse(home: Path | None = None) -> Warehouse:
+    """The warehouse of the state directory (or of `home`): the runs' file
+    (`settings.pipeline_warehouse_path`) and the users' copy (`settings.warehouse_path`)."""
+    database = settings.pipeline_warehouse_path(home)
+    replica = settings.warehouse_path(home)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    adopt_replica(database, replica)
+    return Warehouse(database=str(database), replica=str(replica))
 
 
 class FitWorkers(dg.ConfigurableResource):

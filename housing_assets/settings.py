@@ -33,8 +33,14 @@ def dagster_home() -> Path:
     return state_dir() / "dagster"
 
 
-def warehouse_path() -> Path:
-    return state_dir() / "warehouse.duckdb"
+def warehouse_path(home: Path | None = None) -> Path:
+    """The warehouse users query (read-only for them; each publish replaces it whole)."""
+    return (home or state_dir()) / "warehouse.duckdb"
+
+
+def pipeline_warehouse_path(home: Path | None = None) -> Path:
+    """The warehouse file the runs write; no one else opens it."""
+    return (home or state_dir()) / "pipeline" / "warehouse.duckdb"
 
 
 def reports_dir() -> Path:

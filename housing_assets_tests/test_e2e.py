@@ -21,6 +21,7 @@ from housing_assets.freshness import FAIL_AFTER, WARN_AFTER
 from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, wait_for
 from housing_assets_tests.harness.env import child_env
+from housing_assets_tests.harness.readers import HOLDER, python
 
 pytestmark = pytest.mark.e2e
 
@@ -95,12 +96,19 @@ def test_schedule_runs_the_whole_graph(dev_server):
     assert set(before) == FRESH_ASSETS
     runs = wait_for(lambda: instance.get_runs(filters=scheduled), 150, "a scheduled run")
     run_id = runs[-1].run_id
+    # A SQL user opens the warehouse as soon as the run's first table is published and keeps
+    # it open: every later publish of the run goes on around it.
+    users_file = home / "warehouse.duckdb"
+    wait_for(users_file.exists, 240, "the run's first table")
+    holder = python(HOLDER, str(users_file), stdin=subprocess.PIPE)
     finished = wait_for(
         lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r, 420, "the run to end"
     )
+    held, _ = holder.communicate("done\n", timeout=60)
     assert finished.status == dg.DagsterRunStatus.SUCCESS, (home / "housing-dev.log").read_text()[
         -3000:
     ]
+    assert held.split() == ["2930", "2930"] and holder.returncode == 0
 
     materialized = {
         record.asset_key.to_user_string()

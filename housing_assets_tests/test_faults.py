@@ -25,8 +25,8 @@ from housing_assets.resources import (
     FitWorkers,
     HousingSource,
     MlflowTracking,
-    Warehouse,
     WarehouseIOManager,
+    warehouse,
 )
 from housing_assets_tests.harness.env import child_env
 from housing_assets_tests.harness.errors import step_error
@@ -36,10 +36,10 @@ SCHEMA = "housing"
 
 
 def resources_for(home: Path, location: str) -> dict:
-    database = str(home / "warehouse.duckdb")
+    shared = warehouse(home)
     return {
-        "io_manager": WarehouseIOManager(warehouse=Warehouse(database=database)),
-        "warehouse": Warehouse(database=database),
+        "io_manager": WarehouseIOManager(warehouse=shared),
+        "warehouse": shared,
         "source": HousingSource(location=location, deadline_seconds=3),
         "fit_workers": FitWorkers(),
         "mlflow": MlflowTracking(

@@ -348,7 +348,7 @@ def cleaned_input(raw_frame):
 def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
     """A model asset whose tracking store is down fails with the URI; the champion stays."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import FitWorkers, MlflowTracking, Warehouse
+    from housing_assets.resources import FitWorkers, MlflowTracking, warehouse
 
     client = MlflowClient(settings.mlflow_tracking_uri())
     before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
@@ -359,7 +359,7 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
         resources={
             "io_manager": cleaned_input,
             "fit_workers": FitWorkers(),
-            "warehouse": Warehouse(database=str(settings.warehouse_path())),
+            "warehouse": warehouse(),
             "mlflow": MlflowTracking(
                 experiment_name="housing_assets", tracking_uri="http://127.0.0.1:9"
             ),

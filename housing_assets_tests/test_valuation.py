@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from housing_assets import settings
 from housing_assets.assets.valuation import price_estimates
 from housing_assets.processes import answers, free_port, start_group, stop_group, wait_for
-from housing_assets.resources import MlflowTracking, SubjectsSource, Warehouse
+from housing_assets.resources import MlflowTracking, SubjectsSource, warehouse
 from housing_assets.serving import scoring_server_command, scoring_server_env
 
 
@@ -28,7 +28,7 @@ def price(subjects: str | None = None):
         resources={
             "subjects": SubjectsSource(location=subjects),
             "mlflow": MlflowTracking(),
-            "warehouse": Warehouse(database=str(settings.warehouse_path())),
+            "warehouse": warehouse(),
             "io_manager": _io_manager(),
         },
         raise_on_error=False,
@@ -36,7 +36,7 @@ def price(subjects: str | None = None):
 
 
 def _io_manager():
-    from housing_assets.resources import WarehouseIOManager, warehouse
+    from housing_assets.resources import WarehouseIOManager
 
     return WarehouseIOManager(warehouse=warehouse())
 

@@ -99,7 +99,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         }
         data_version = raw_data_version(context.instance)
         inputs = WarehouseTableSource(
-            warehouse.database, warehouse.table_name("raw_housing"), data_version
+            warehouse.users_file, warehouse.table_name("raw_housing"), data_version
         )
         with mlflow.start_nested_run(run_name=fam.asset, tags=tags) as run:
             outcome = train_log_promote(

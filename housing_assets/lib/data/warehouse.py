@@ -1,5 +1,10 @@
 """Small DuckDB helpers: reading and publishing tables (for the IO manager too)."""
 
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
 import duckdb
 import pandas as pd
 
@@ -56,6 +61,41 @@ def publish_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> 
     except BaseException:
         rollback(connection)
         raise
+
+
+class ReplicaError(OSError):
+    """The users' copy of the warehouse could not be replaced; the message names the file."""
+
+
+def publish_replica(connection, database: str, replica: str) -> None:
+    """Replace `replica` with a copy of `database`, the file `connection` has open for writing.
+
+    The copy is made while the connection is held, so no other run writes in between, and
+    after a CHECKPOINT, so the file holds every committed table and its write-ahead log is
+    empty. It is written beside the replica and renamed over it: a reader with the replica
+    open keeps the old file (its inode) until it closes it, a reader that opens it afterwards
+    gets the new one, and nobody ever sees half a copy. The pipeline never opens the replica,
+    so a reader's lock on it stops nothing.
+    """
+    connection.execute("CHECKPOINT")
+    staged = f"{replica}.publishing"
+    try:
+        shutil.copyfile(database, staged)
+        os.replace(staged, replica)
+    except OSError as error:
+        with contextlib.suppress(OSError):  # a failed clean-up must not hide the cause
+            Path(staged).unlink(missing_ok=True)
+        raise ReplicaError(
+            f"The tables were published in {database}, but the copy users query, {replica}, "
+            f"could not be replaced ({error}); it still holds the previous tables"
+        ) from error
+
+
+def adopt_replica(database: Path, replica: Path) -> None:
+    """A state from before the runs had a file of their own: its only warehouse (now the
+    users' copy) becomes the runs' file too, so its tables and pinned reference carry over."""
+    if not database.exists() and replica.exists():
+        shutil.copyfile(replica, database)
 
 
 def rollback(connection) -> None:
