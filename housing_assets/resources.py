@@ -36,6 +36,8 @@ from housing_assets.lib.data.warehouse import (
     publish_tables,
     read_columns,
     read_table,
+    replica_is_stale,
+    require_free_space,
     table_exists,
 )
 from housing_assets.lib.ml.fitting import FIT_JOBS, start_workers
@@ -94,9 +96,14 @@ class Warehouse(dg.ConfigurableResource):
 
     Two files, so that a SQL user and a run never wait for each other. DuckDB lets one process
     open a file for writing only while no other process has it open at all, so the runs write
-    `database`, which nobody else opens, and each publish ends by copying it whole to `replica`,
-    the file users query, by an atomic rename (`lib.data.warehouse.publish_replica`). A reader
-    with the old replica open keeps reading the old copy; one that opens it later gets the new.
+    `database`, which nobody else opens, and at the end of each run (the resource's teardown,
+    failed runs too) it is copied whole to `replica`, the file users query, by an atomic rename
+    (`lib.data.warehouse.publish_replica`). A reader with the old replica open keeps reading the
+    old copy; one that opens it later gets the new. Once a run rather than once a publish: at
+    100x the warehouse is large enough that a copy per publish cost a fifth of the run.
+
+    Before anything is written, a run is refused if the warehouse's disk has less than
+    `min_free_mb` free, while there is still room to record how it ended.
     """
 
     database: str = Field(description="Path of the DuckDB file the runs write.")
@@ -106,6 +113,24 @@ class Warehouse(dg.ConfigurableResource):
         "empty: no copy.",
     )
     warehouse_schema: str = Field(default="housing", description="Schema of the published tables.")
+    min_free_mb: int = Field(
+        default=64,
+        description="A run is refused at its start if the warehouse's disk has less free.",
+    )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        require_free_space(Path(self.database).parent, self.min_free_mb * 1_000_000)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.publish_replica()
+
+    def publish_replica(self) -> bool:
+        """Copy the runs' file to the users' if it changed since the last copy; whether it did."""
+        if not self.replica or not replica_is_stale(self.database, self.replica):
+            return False
+        with self.connection() as connection:
+            publish_replica(connection, self.database, self.replica)
+        return True
 
     @contextmanager
     def connection(self):
@@ -119,8 +144,6 @@ class Warehouse(dg.ConfigurableResource):
     def publish(self, tables: dict[str, pd.DataFrame]) -> None:
         with self.connection() as connection:
             publish_tables(connection, self.warehouse_schema, tables)
-            if self.replica:
-                publish_replica(connection, self.database, self.replica)
 
     @property
     def users_file(self) -> str:

@@ -49,9 +49,13 @@ def resources_for(home: Path, location: str) -> dict:
     }
 
 
-def table_fingerprints(home: Path) -> dict[str, tuple]:
-    """Row count and an order-independent hash of the contents of every published table."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+def table_fingerprints(home: Path, users_copy: bool = False) -> dict[str, tuple]:
+    """Row count and an order-independent hash of the contents of every published table (in
+    the runs' file, or with `users_copy` in the copy users query)."""
+    database = (
+        settings.warehouse_path(home) if users_copy else settings.pipeline_warehouse_path(home)
+    )
+    with duckdb.connect(str(database), read_only=True) as conn:
         tables = [
             row[0]
             for row in conn.execute(
@@ -210,7 +214,7 @@ def test_the_next_good_feed_publishes_again(materialised, monkeypatch):
 
 
 def staged_tables(home: Path) -> int:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(settings.pipeline_warehouse_path(home)), read_only=True) as conn:
         return conn.execute(
             "select count(*) from information_schema.tables where table_schema = ?",
             [f"{SCHEMA}_staging"],
@@ -271,6 +275,8 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
     assert after_kill["raw_housing"][0] == 2000  # raw passed its audit and was published
     for table in set(before) - {"raw_housing"}:
         assert after_kill[table] == before[table], table
+    # The users' copy is made when a run ends: the killed one left them the last run's tables.
+    assert table_fingerprints(home, users_copy=True) == before
 
     # The rerun rebuilds what the kill touched: raw_housing (published from the smaller feed)
     # and cleaned_housing (whose swap was killed). The rest of the graph after a good feed is
@@ -281,6 +287,7 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
     )
     assert rerun.success
     assert table_fingerprints(home) == before
+    assert table_fingerprints(home, users_copy=True) == before
     assert staged_tables(home) == 0, "the killed swap's staging copy is gone"
 
 

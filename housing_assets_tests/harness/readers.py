@@ -18,7 +18,8 @@ HOLDER = textwrap.dedent(
 )
 
 # Opens the users' file, counts the raw table and closes it, again and again until the stop
-# file appears; prints its first count at once, then every count seen and every error.
+# file appears, then once more; prints its first count at once, then every count seen (the
+# last one after the stop) and every error.
 LOOPER = textwrap.dedent(
     """
     import json, os, sys, time, duckdb
@@ -27,7 +28,9 @@ LOOPER = textwrap.dedent(
     with duckdb.connect(path, read_only=True) as connection:
         first = connection.execute("select count(*) from housing.raw_housing").fetchone()[0]
     print(first, flush=True)
-    while not os.path.exists(stop):
+    stopped = False
+    while not stopped:
+        stopped = os.path.exists(stop)
         try:
             with duckdb.connect(path, read_only=True) as connection:
                 counts.append(

@@ -86,9 +86,32 @@ def publish_replica(connection, database: str, replica: str) -> None:
         with contextlib.suppress(OSError):  # a failed clean-up must not hide the cause
             Path(staged).unlink(missing_ok=True)
         raise ReplicaError(
-            f"The tables were published in {database}, but the copy users query, {replica}, "
-            f"could not be replaced ({error}); it still holds the previous tables"
+            f"The copy users query, {replica}, could not be replaced with the runs' file "
+            f"{database} ({error}); it still holds the previous tables, and the runs' file "
+            "keeps what was published"
         ) from error
+
+
+def replica_is_stale(database: str, replica: str) -> bool:
+    """Whether the runs' file changed after the users' copy was made (or there is none)."""
+    if not os.path.exists(database):
+        return False
+    return not os.path.exists(replica) or os.path.getmtime(database) > os.path.getmtime(replica)
+
+
+class DiskSpaceError(OSError):
+    """Too little free space to start a run; the message names the directory and the fix."""
+
+
+def require_free_space(directory: Path, minimum_bytes: int) -> None:
+    free = shutil.disk_usage(directory).free
+    if free < minimum_bytes:
+        raise DiskSpaceError(
+            f"Only {free / 1e6:.1f} MB is free on the disk of {directory}; a run needs at least "
+            f"{minimum_bytes / 1e6:.0f} MB to write its tables, models and reports and to record "
+            "how it ended. Nothing was written: free some space and run again (the limit is the "
+            "warehouse resource's min_free_mb)."
+        )
 
 
 def adopt_replica(database: Path, replica: Path) -> None:
