@@ -109,7 +109,7 @@ class Warehouse(dg.ConfigurableResource):
     database: str = Field(description="Path of the DuckDB file the runs write.")
     replica: str | None = Field(
         default=None,
-        description="Path of the read-only copy users query, replaced after each publish; "
+        description="Path of the read-only copy users query, replaced when a run ends; "
         "empty: no copy.",
     )
     warehouse_schema: str = Field(default="housing", description="Schema of the published tables.")

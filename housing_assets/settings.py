@@ -34,7 +34,7 @@ def dagster_home() -> Path:
 
 
 def warehouse_path(home: Path | None = None) -> Path:
-    """The warehouse users query (read-only for them; each publish replaces it whole)."""
+    """The warehouse users query (read-only for them; replaced whole when a run ends)."""
     return (home or state_dir()) / "warehouse.duckdb"
 
 

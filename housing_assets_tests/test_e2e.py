@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
@@ -57,6 +58,11 @@ def dev_server(tmp_path_factory):
     # The freshness daemon evaluates every 30 s by default; every 2 s here, so the test sees
     # its verdict on the scheduled run soon after it ends.
     env = child_env(home, FRESHNESS_DAEMON_INTERVAL_SECONDS="2")
+    # The users' copy of the warehouse an earlier run left, with an empty raw table, so a SQL
+    # user can hold it open from before the scheduled run.
+    with duckdb.connect(str(home / "warehouse.duckdb")) as connection:
+        connection.execute("create schema housing")
+        connection.execute("create table housing.raw_housing as select 1 as PID where false")
     log = (home / "housing-dev.log").open("w")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "housing-dev"), "--no-first-run",
@@ -94,13 +100,12 @@ def test_schedule_runs_the_whole_graph(dev_server):
     with HousingApi(f"http://127.0.0.1:{port}") as api:
         before = api.freshness()
     assert set(before) == FRESH_ASSETS
+    # A SQL user holds the users' copy open from before the scheduled run until after it.
+    users_file = home / "warehouse.duckdb"
+    holder = python(HOLDER, str(users_file), stdin=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == "0"
     runs = wait_for(lambda: instance.get_runs(filters=scheduled), 150, "a scheduled run")
     run_id = runs[-1].run_id
-    # A SQL user opens the warehouse as soon as the run's first table is published and keeps
-    # it open: every later publish of the run goes on around it.
-    users_file = home / "warehouse.duckdb"
-    wait_for(users_file.exists, 240, "the run's first table")
-    holder = python(HOLDER, str(users_file), stdin=subprocess.PIPE)
     finished = wait_for(
         lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r, 420, "the run to end"
     )
@@ -108,7 +113,10 @@ def test_schedule_runs_the_whole_graph(dev_server):
     assert finished.status == dg.DagsterRunStatus.SUCCESS, (home / "housing-dev.log").read_text()[
         -3000:
     ]
-    assert held.split() == ["2930", "2930"] and holder.returncode == 0
+    # The held connection kept its copy; one opened after the run reads the run's tables.
+    assert held.split() == ["0"] and holder.returncode == 0
+    with duckdb.connect(str(users_file), read_only=True) as connection:
+        assert connection.execute("select count(*) from housing.raw_housing").fetchone() == (2930,)
 
     materialized = {
         record.asset_key.to_user_string()

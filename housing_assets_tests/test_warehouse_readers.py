@@ -1,7 +1,7 @@
 """A SQL user never stops a run, and a run never shuts out a SQL user.
 
-The runs write their own file; each publish replaces the users' copy (`warehouse.duckdb`)
-whole, by a rename. The readers here are real second processes with DuckDB's own locks.
+The runs write their own file; when a run ends, its copy replaces the users' one
+(`warehouse.duckdb`) whole, by a rename. The readers here are real second processes with DuckDB's own locks.
 """
 
 import json
@@ -83,7 +83,7 @@ def test_the_users_copy_is_replaced_when_stale_and_a_failed_copy_keeps_the_old(t
         ]
 
     # A copy that cannot be made (its staging name is taken by a directory) names the file,
-    # says the tables were published, and leaves the users' copy as it was.
+    # says the users' copy keeps the previous tables, and leaves it as it was.
     (tmp_path / "warehouse.duckdb.publishing").mkdir()
     shared.publish({"prices": pd.DataFrame({"PID": [3], "price": [3.5]})})
     with pytest.raises(ReplicaError) as error:
