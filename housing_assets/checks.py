@@ -17,6 +17,13 @@ from housing_assets.lib.data import quality
 from housing_assets.lib.data.drift import PSI_WARN
 from housing_assets.lib.data.quality import RuleOutcome
 from housing_assets.lib.ml.metrics import MIN_TEST_R2
+from housing_assets.lib.ml.ratio_study import (
+    IAAO_LIMITS,
+    TEST_SCOPE,
+    VERTICAL_STATISTICS,
+    group_rows,
+    limit_outcome,
+)
 
 MAX_RMSE_REGRESSION = 0.05
 MAX_COVERAGE_GAP = 0.03
@@ -234,6 +241,65 @@ def audited_output(
         raise audit_failure(key, failed)
     yield output
     yield from results
+
+
+# The ratio study: IAAO's limits block on the champion's figures over the whole test split
+# (the table is then not published); per neighbourhood and price quartile they warn, since a
+# group of 20 sales is a small sample.
+CHAMPION_STUDY_MODEL = "champion"
+
+
+def ratio_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    specs = []
+    for statistic, limit in IAAO_LIMITS.items():
+        specs.append(
+            dg.AssetCheckSpec(
+                f"champion_{statistic}_within_iaao",
+                asset=key,
+                blocking=True,
+                description=f"The champion's {statistic} over the test split is "
+                f"{limit.describe()} (IAAO Standard on Ratio Studies).",
+            )
+        )
+        specs.append(
+            dg.AssetCheckSpec(
+                f"groups_{statistic}_within_iaao",
+                asset=key,
+                description=f"The champion's {statistic} in each neighbourhood"
+                f"{'' if statistic in VERTICAL_STATISTICS else ' and price quartile'} of the "
+                f"test split is {limit.describe()}.",
+            )
+        )
+    return specs
+
+
+def ratio_check_results(key: dg.AssetKey, study: pd.DataFrame) -> list[dg.AssetCheckResult]:
+    """Each IAAO limit on the champion's test-split rows: all sales (blocking), each group."""
+    champion = study[(study["model"] == CHAMPION_STUDY_MODEL) & (study["scope"] == TEST_SCOPE)]
+    overall = champion[champion["group_kind"] == "overall"]
+    results = []
+    for statistic in IAAO_LIMITS:
+        for prefix, rows, severity in (
+            ("champion", overall, dg.AssetCheckSeverity.ERROR),
+            ("groups", group_rows(champion, statistic), dg.AssetCheckSeverity.WARN),
+        ):
+            outcome = limit_outcome(rows, statistic)
+            results.append(
+                dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=f"{prefix}_{statistic}_within_iaao",
+                    passed=outcome.passed,
+                    severity=severity,
+                    metadata={
+                        "observed": outcome.observed,
+                        "observed_in": outcome.where,
+                        "threshold": outcome.limit.describe(),
+                        "groups_checked": len(rows),
+                        "outside": "; ".join(outcome.outside) or "none",
+                    },
+                )
+            )
+    return results
 
 
 def drift_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:

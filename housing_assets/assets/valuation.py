@@ -14,19 +14,32 @@ import pandas as pd
 
 from housing_assets import settings
 from housing_assets.checks import (
+    CHAMPION_STUDY_MODEL,
     ESTIMATE_RULES,
     audited_output,
     data_check_results,
     data_check_specs,
+    ratio_check_results,
+    ratio_check_specs,
 )
 from housing_assets.freshness import SCHEDULED_FRESHNESS
+from housing_assets.lib.analysis.ratio_report import (
+    RATIO_REPORT_NAME,
+    build_ratio_report_html,
+    cod_by_group,
+    ratio_against_price,
+)
+from housing_assets.lib.analysis.report import write_report
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.metrics import priced_accuracy
+from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE
+from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
 from housing_assets.lib.ml.split import split_index
-from housing_assets.lib.registry.champion import load_champion
+from housing_assets.lib.registry.champion import current_champion, load_champion
+from housing_assets.lib.registry.scored import ScoredSalesMissing, read_scored_sales
 from housing_assets.metadata import markdown_table, table_metadata
-from housing_assets.resources import MlflowTracking, SubjectsSource
+from housing_assets.resources import MlflowTracking, SubjectsSource, Warehouse
 
 ESTIMATES_KEY = dg.AssetKey("price_estimates")
 ESTIMATE_CHECKS = data_check_specs(ESTIMATES_KEY, ESTIMATE_RULES)
@@ -96,3 +109,101 @@ def price_estimates(
     )
     results = data_check_results(ESTIMATES_KEY, ESTIMATE_RULES, table)
     yield from audited_output(ESTIMATES_KEY, ESTIMATE_CHECKS, results, output)
+
+
+RATIO_KEY = dg.AssetKey("ratio_study")
+RATIO_CHECKS = ratio_check_specs(RATIO_KEY)
+
+
+def latest_model_run(instance: dg.DagsterInstance, asset: str) -> tuple[str, int]:
+    """The MLflow run and registered version of a model asset's latest materialisation."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    if event is None or event.asset_materialization is None:
+        raise dg.Failure(f"{asset} has not been materialised yet: there is nothing to study")
+    metadata = event.asset_materialization.metadata
+    return str(metadata["mlflow_run_id"].value), int(metadata["registered_version"].value)
+
+
+def champion_scored_sales(client, warehouse: Warehouse, log) -> tuple[pd.DataFrame, int, str]:
+    """The champion's scored sales, its version and where they came from: those its own
+    training run logged, or for a champion registered before the ratio study, the test split
+    of this run's sales priced by it now (it then has no backtest)."""
+    champion = current_champion(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
+    if champion is None:
+        raise dg.Failure(f"{settings.REGISTERED_MODEL} has no {settings.CHAMPION_ALIAS} yet")
+    version = int(champion.version)
+    try:
+        return read_scored_sales(client, champion.run_id), version, f"MLflow run {champion.run_id}"
+    except ScoredSalesMissing as missing:
+        log.warning(f"{missing}; the champion v{version} is re-scored on the test split")
+    _, model = load_champion(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
+    houses = split_test_houses(warehouse.read("raw_housing"))
+    scored = pd.DataFrame(
+        {
+            "scope": TEST_SCOPE,
+            "PID": houses["PID"].to_numpy(),
+            "Neighborhood": houses["Neighborhood"].astype(str).to_numpy(),
+            "sale_price": houses["SalePrice"].astype(float).to_numpy(),
+            "estimate": model.predict(houses)["estimate"].to_numpy(),
+        }
+    )
+    return scored, version, "re-scored on this run's test split (no backtest)"
+
+
+@dg.asset(
+    group_name="valuation",
+    kinds={"mlflow", "pandas", "duckdb", "plotly"},
+    deps=[fam.asset for fam in FAMILIES.values()],
+    check_specs=RATIO_CHECKS,
+)
+def ratio_study(
+    context: dg.AssetExecutionContext, mlflow: MlflowTracking, warehouse: Warehouse
+) -> Iterator:
+    """The IAAO ratio study of the champion and each model family, on the test split and the
+    backtest year: median ratio, COD, PRD, PRB, PPE5/10/20, FSD and median APE, overall, per
+    neighbourhood with enough sales and per price quartile."""
+    client = mlflow.client()
+    scored, sources = [], {}
+    for fam in FAMILIES.values():
+        run_id, version = latest_model_run(context.instance, fam.asset)
+        sales_of = read_scored_sales(client, run_id)
+        scored.append(sales_of.assign(model=fam.asset, model_version=version))
+        sources[fam.asset] = f"MLflow run {run_id}"
+    champion, version, origin = champion_scored_sales(client, warehouse, context.log)
+    scored.append(champion.assign(model=CHAMPION_STUDY_MODEL, model_version=version))
+    sources[CHAMPION_STUDY_MODEL] = f"v{version}: {origin}"
+    scored = pd.concat(scored, ignore_index=True)
+    study = ratio_study_table(scored)
+    charts = [ratio_against_price(scored), cod_by_group(study)]
+    report = write_report(
+        build_ratio_report_html(study, charts),
+        settings.reports_dir() / RATIO_REPORT_NAME,
+        len(charts),
+    )
+    headline = study[
+        (study["model"] == CHAMPION_STUDY_MODEL)
+        & (study["scope"] == TEST_SCOPE)
+        & (study["group_kind"] == "overall")
+    ].iloc[0]
+    context.log.info(
+        f"Ratio study of {len(sources)} models on {len(scored):,} scored sales: "
+        f"{len(study)} rows; champion v{version} on the test split: median ratio "
+        f"{headline['median_ratio']:.3f}, COD {headline['cod']:.2f}, PRD {headline['prd']:.3f}, "
+        f"PRB {headline['prb']:.3f}"
+    )
+    output = dg.Output(
+        study,
+        metadata={
+            **table_metadata(study),
+            "champion_version": version,
+            **{f"champion_{name}": float(headline[name]) for name in STATISTICS},
+            "scored_sales_from": dg.MetadataValue.json(sources),
+            "report_path": dg.MetadataValue.path(str(report.path)),
+            "overall": markdown_table(
+                study[study["group_kind"] == "overall"].drop(columns=["group_kind", "group"]),
+                index=False,
+            ),
+        },
+    )
+    results = ratio_check_results(RATIO_KEY, study)
+    yield from audited_output(RATIO_KEY, RATIO_CHECKS, results, output)

@@ -104,26 +104,37 @@ def tables_section(result: EdaResult) -> str:
     )
 
 
-def build_report_html(result: EdaResult, charts: list[Chart]) -> str:
-    """The whole page: plotly.js once in <head>, the tables, then one section per chart."""
-    sections = "\n".join(chart_section(chart, i) for i, chart in enumerate(charts, start=1))
+def html_page(title: str, body: str) -> str:
+    """A self-contained page: the style and plotly.js once in <head>, then `body`."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>Ames Housing: exploratory data analysis</title>
+<title>{html.escape(title)}</title>
 <style>{STYLE}</style>
 <script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
 </head>
 <body>
-<h1>Ames Housing: exploratory data analysis</h1>
-<p>{result.rows:,} sales after cleaning; {len(charts)} charts. Every chart is interactive:
-hover for values, drag to zoom, double-click to reset.</p>
-{tables_section(result)}
-{sections}
+<h1>{html.escape(title)}</h1>
+{body}
 </body>
 </html>
 """
+
+
+def chart_sections(charts: list[Chart]) -> str:
+    return "\n".join(chart_section(chart, i) for i, chart in enumerate(charts, start=1))
+
+
+def build_report_html(result: EdaResult, charts: list[Chart]) -> str:
+    """The whole page: plotly.js once in <head>, the tables, then one section per chart."""
+    return html_page(
+        "Ames Housing: exploratory data analysis",
+        f"""<p>{result.rows:,} sales after cleaning; {len(charts)} charts. Every chart is interactive:
+hover for values, drag to zoom, double-click to reset.</p>
+{tables_section(result)}
+{chart_sections(charts)}""",
+    )
 
 
 def write_report(page: str, path: Path, chart_count: int) -> ReportFile:

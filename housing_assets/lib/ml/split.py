@@ -30,6 +30,8 @@ class Split(NamedTuple):
     X_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
+    # Each sale's parcel id, on the same index as X and y (the rows the ratio study names).
+    pid: pd.Series | None = None
 
 
 def split_index(frame: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
@@ -38,7 +40,7 @@ def split_index(frame: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
     return pd.Index(train), pd.Index(test)
 
 
-def split_features(X: pd.DataFrame, y: pd.Series) -> Split:
+def split_features(X: pd.DataFrame, y: pd.Series, pid: pd.Series | None = None) -> Split:
     """Model features and target of the sales, split by `split_index`."""
     train, test = split_index(X)
     if len(train) < MIN_TRAINING_ROWS:
@@ -46,13 +48,13 @@ def split_features(X: pd.DataFrame, y: pd.Series) -> Split:
             f"Only {len(train)} training rows after the {1 - TEST_SIZE:.0%} split of "
             f"{len(X)} rows; at least {MIN_TRAINING_ROWS} are needed to train a model"
         )
-    return Split(X.loc[train], X.loc[test], y.loc[train], y.loc[test])
+    return Split(X.loc[train], X.loc[test], y.loc[train], y.loc[test], pid)
 
 
 def split_sales(raw: pd.DataFrame) -> Split:
     """The raw table's sales (one per PID) as model features, split 70/30."""
     rows = sales(raw)
-    return split_features(house_features(rows), rows[TARGET].astype(float))
+    return split_features(house_features(rows), rows[TARGET].astype(float), rows["PID"])
 
 
 def sample_rows(X: pd.DataFrame, y: pd.Series, max_rows: int) -> tuple[pd.DataFrame, pd.Series]:

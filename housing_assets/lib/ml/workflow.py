@@ -42,6 +42,12 @@ from housing_assets.lib.ml.ranges import (
     price_encoding,
     shares_encoding,
 )
+from housing_assets.lib.ml.ratio_study import (
+    BACKTEST_SCOPE,
+    SCORED_COLUMNS,
+    TEST_SCOPE,
+    ratio_statistics,
+)
 from housing_assets.lib.ml.split import RANDOM_STATE, Split, sample_rows
 from housing_assets.lib.ml.valuation import HousePriceModel
 from housing_assets.lib.registry.champion import (
@@ -52,6 +58,7 @@ from housing_assets.lib.registry.champion import (
     register_decision,
 )
 from housing_assets.lib.registry.datasets import WarehouseTableSource, log_split_inputs
+from housing_assets.lib.registry.scored import log_scored_sales
 from housing_assets.lib.registry.store import log_valuation_model
 
 CALIBRATION_FOLDS = 5
@@ -73,6 +80,8 @@ class TrainedModel(NamedTuple):
     metrics: dict[str, float]
     test_predictions: np.ndarray
     training_rows: int
+    # The test split's and the backtest's sales with their estimates (`lib.ml.ratio_study`).
+    scored: pd.DataFrame
 
 
 def tune(fam: ModelFamily, X: pd.DataFrame, y: pd.Series, jobs: int) -> tuple[dict, float, int]:
@@ -156,24 +165,53 @@ def calibrate(fitted: CrossFit, jobs: int) -> Calibrations:
     )
 
 
-def backtest_metrics(fitted: CrossFit, calibration: IntervalCalibration, split: Split) -> dict:
+# The ratio study's figures a model run logs for each scope (`lib.ml.ratio_study`).
+LOGGED_RATIO_STATISTICS = ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd")
+
+
+def scored_sales(scope: str, split: Split, X: pd.DataFrame, y: pd.Series, estimate) -> pd.DataFrame:
+    """Sales a model priced, as the ratio study reads them (`SCORED_COLUMNS`)."""
+    pid = split.pid.loc[X.index].to_numpy() if split.pid is not None else X.index.to_numpy()
+    return pd.DataFrame(
+        {
+            "scope": scope,
+            "PID": pid,
+            "Neighborhood": X["Neighborhood"].astype(str).to_numpy(),
+            "sale_price": y.to_numpy(dtype=float),
+            "estimate": np.asarray(estimate, dtype=float),
+        },
+        columns=list(SCORED_COLUMNS),
+    )
+
+
+def ratio_metrics(scope: str, scored: pd.DataFrame) -> dict[str, float]:
+    stats = ratio_statistics(scored["estimate"], scored["sale_price"])
+    return {f"{scope}_{name}": stats[name] for name in LOGGED_RATIO_STATISTICS}
+
+
+def backtest(
+    fitted: CrossFit, calibration: IntervalCalibration, split: Split
+) -> tuple[dict, pd.DataFrame | None]:
     """The backtest model on every sale of BACKTEST_YEAR (training and test rows): the future,
-    not a random past."""
+    not a random past. Its metrics and its scored sales (None without a backtest)."""
     X = pd.concat([split.X_train, split.X_test])
     y = pd.concat([split.y_train, split.y_test])
     future = (X["Yr Sold"] == BACKTEST_YEAR).to_numpy()
     if not future.any() or len(calibration.scores) < CALIBRATION_FOLDS * 10:
-        return {}
+        return {}, None
     estimate = fitted.backtest_model.predict(X[future])
     low, high = calibration.interval(X[future], estimate)
     errors = regression_metrics(y[future], estimate)
-    return {
+    scored = scored_sales(BACKTEST_SCOPE, split, X[future], y[future], estimate)
+    metrics = {
         "backtest_rmse": errors["rmse"],
         "backtest_mae": errors["mae"],
         "backtest_r2": errors["r2"],
         "backtest_interval_coverage": interval_metrics(y[future], low, high)["interval_coverage"],
         "backtest_rows": float(future.sum()),
+        **ratio_metrics(BACKTEST_SCOPE, scored),
     }
+    return metrics, scored
 
 
 def train_model(
@@ -207,6 +245,8 @@ def train_model(
     # The training-part score is taken on the rows the model was fitted on.
     seen = regression_metrics(fitted.y_fit, estimator.predict(fitted.X_fit))
     ranges = interval_metrics(split.y_test, test["low"], test["high"])
+    backtested, backtest_scored = backtest(fitted, calibrations.backtest, split)
+    test_scored = scored_sales(TEST_SCOPE, split, split.X_test, split.y_test, predictions)
     metrics = {
         **{f"test_{k}": v for k, v in regression_metrics(split.y_test, predictions).items()},
         "train_rmse": seen["rmse"],
@@ -214,9 +254,13 @@ def train_model(
         **metrics,
         "test_interval_coverage": ranges["interval_coverage"],
         "test_interval_median_width": ranges["interval_median_width"],
-        **backtest_metrics(fitted, calibrations.backtest, split),
+        **ratio_metrics(TEST_SCOPE, test_scored),
+        **backtested,
     }
-    return TrainedModel(fam, estimator, valuation, params, metrics, predictions, len(split.X_train))
+    scored = pd.concat([test_scored, backtest_scored], ignore_index=True)
+    return TrainedModel(
+        fam, estimator, valuation, params, metrics, predictions, len(split.X_train), scored
+    )
 
 
 class Promotion(NamedTuple):
@@ -253,6 +297,7 @@ def train_log_promote(
          "interval_level": trained.valuation.level}
     )  # fmt: skip
     mlflow.log_metrics(trained.metrics)
+    log_scored_sales(trained.scored)
     if inputs is not None:
         log_split_inputs(split.X_train, split.X_test, inputs)
     info = log_valuation_model(trained.valuation, example_houses, registry.model)

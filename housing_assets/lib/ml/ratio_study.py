@@ -1,0 +1,183 @@
+"""The assessor's ratio study: how a mass-appraisal model's estimates compare with sale prices.
+
+An assessor's office judges a valuation model by the IAAO Standard on Ratio Studies (2013),
+on the ratios estimate / sale price of sold houses, not by R²:
+
+- **median ratio**: the level; IAAO asks for 0.90 to 1.10.
+- **COD**, the coefficient of dispersion: 100 x the mean absolute deviation of the ratios
+  from their median, over the median (horizontal equity: similar houses valued alike). At
+  most 15 for residential property.
+- **PRD**, the price-related differential: the mean ratio over the sale-weighted mean ratio
+  (sum of estimates / sum of prices). Above 1, cheaper houses are valued high relative to
+  dearer ones. 0.98 to 1.03.
+- **PRB**, the price-related bias: the slope of (ratio - median) / median regressed (with an
+  intercept) on log2 of a value proxy, half the sale price plus half the estimate over the
+  median ratio; the proxy keeps the regression free of the bias a regression on sale price
+  alone has. A PRB of -0.03 means the ratios fall 3% each time the value doubles.
+  Within +-0.05.
+
+AVM vendors and lenders also report PPE5/PPE10/PPE20 (the share of estimates within 5, 10 or
+20% of the price), the median absolute percent error, and FSD, here the absolute percent
+error not exceeded with 68.3% probability (its 68.3th percentile), in percent.
+
+A study has rows per scope (the test split, the backtest year), model and group: all sales,
+each neighbourhood with at least `MIN_GROUP_SALES` sales in the scope, and each quartile of
+the scope's sale prices. Statistics on fewer sales than that are too noisy to judge.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+MIN_GROUP_SALES = 20
+TEST_SCOPE = "test"
+BACKTEST_SCOPE = "backtest"
+# The share of absolute percent errors FSD does not exceed: one standard deviation's worth.
+FSD_SHARE = 0.683
+STATISTICS = (
+    "median_ratio", "cod", "prd", "prb", "ppe5", "ppe10", "ppe20", "fsd", "median_ape",
+)  # fmt: skip
+STUDY_COLUMNS = ("scope", "model", "model_version", "group_kind", "group", "sales", *STATISTICS)
+VERTICAL_STATISTICS = ("prd", "prb")
+# The sales of one model in one scope, as a model run logs them (`lib.ml.workflow`).
+SCORED_COLUMNS = ("scope", "PID", "Neighborhood", "sale_price", "estimate")
+
+
+class Limit(NamedTuple):
+    """An IAAO limit on one statistic: the interval a ratio study's figure must fall in."""
+
+    low: float
+    high: float
+
+    def holds(self, value: float) -> bool:
+        return bool(self.low <= value <= self.high)
+
+    def describe(self) -> str:
+        if self.low == -np.inf:
+            return f"at most {self.high:g}"
+        return f"between {self.low:g} and {self.high:g}"
+
+
+# Residential property, IAAO Standard on Ratio Studies (2013), table 1.1 and section 9.
+IAAO_LIMITS = {
+    "median_ratio": Limit(0.90, 1.10),
+    "cod": Limit(-np.inf, 15.0),
+    "prd": Limit(0.98, 1.03),
+    "prb": Limit(-0.05, 0.05),
+}
+
+
+def price_related_bias(estimate: np.ndarray, sale_price: np.ndarray) -> float:
+    """IAAO's PRB: the OLS slope of (ratio - median) / median on log2 of the value proxy."""
+    ratio = estimate / sale_price
+    median = np.median(ratio)
+    deviation = (ratio - median) / median
+    proxy = np.log2(0.5 * sale_price + 0.5 * estimate / median)
+    centred = proxy - proxy.mean()
+    spread = float(centred @ centred)
+    if spread == 0.0:
+        return float("nan")
+    return float(centred @ (deviation - deviation.mean()) / spread)
+
+
+def ratio_statistics(estimate, sale_price) -> dict[str, float]:
+    """Every statistic of `STATISTICS` for one set of sales (percentages as percent)."""
+    estimate = np.asarray(estimate, dtype=float)
+    sale_price = np.asarray(sale_price, dtype=float)
+    if len(estimate) == 0:
+        raise ValueError("a ratio study needs at least one sale")
+    ratio = estimate / sale_price
+    median = float(np.median(ratio))
+    error = np.abs(ratio - 1.0)
+    return {
+        "median_ratio": median,
+        "cod": float(100.0 * np.mean(np.abs(ratio - median)) / median),
+        "prd": float(np.mean(ratio) / (estimate.sum() / sale_price.sum())),
+        "prb": price_related_bias(estimate, sale_price),
+        "ppe5": float(100.0 * np.mean(error <= 0.05)),
+        "ppe10": float(100.0 * np.mean(error <= 0.10)),
+        "ppe20": float(100.0 * np.mean(error <= 0.20)),
+        "fsd": float(100.0 * np.quantile(error, FSD_SHARE)),
+        "median_ape": float(100.0 * np.median(error)),
+    }
+
+
+def price_quartiles(sale_price: pd.Series) -> pd.Series:
+    """Q1 (the cheapest quarter) to Q4 of the sale prices, by rank so ties split evenly."""
+    ranks = sale_price.rank(method="first")
+    return pd.qcut(ranks, 4, labels=["Q1", "Q2", "Q3", "Q4"]).astype(str)
+
+
+def study_groups(scored: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(group kind, group, sales) for one model's sales in one scope: all of them, each
+    neighbourhood with at least MIN_GROUP_SALES, each price quartile."""
+    groups = [("overall", "all", scored)]
+    for name, sales in scored.groupby("Neighborhood", sort=True):
+        if len(sales) >= MIN_GROUP_SALES:
+            groups.append(("neighborhood", str(name), sales))
+    if len(scored) >= 4:
+        for name, sales in scored.groupby(price_quartiles(scored["sale_price"]), sort=True):
+            groups.append(("price_quartile", str(name), sales))
+    return groups
+
+
+def ratio_study(scored: pd.DataFrame) -> pd.DataFrame:
+    """The study's rows (`STUDY_COLUMNS`) for sales scored by one or more models: columns
+    `SCORED_COLUMNS` plus `model` and `model_version`."""
+    rows = []
+    keys = ["scope", "model", "model_version"]
+    for (scope, model, version), sales in scored.groupby(keys, sort=False):
+        for kind, group, members in study_groups(sales):
+            stats = ratio_statistics(members["estimate"], members["sale_price"])
+            rows.append(
+                {
+                    "scope": scope,
+                    "model": model,
+                    "model_version": int(version),
+                    "group_kind": kind,
+                    "group": group,
+                    "sales": len(members),
+                    **stats,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(STUDY_COLUMNS))
+
+
+class LimitOutcome(NamedTuple):
+    statistic: str
+    limit: Limit
+    passed: bool
+    observed: float  # the figure itself, or across groups the one furthest outside (or in)
+    where: str  # the group it was observed in
+    outside: tuple[str, ...]  # "group: value" for each group outside the limit
+
+
+def limit_outcome(rows: pd.DataFrame, statistic: str) -> LimitOutcome:
+    """An IAAO limit against study rows: passed when every row is within it. The observed
+    value is the row furthest from the limit (from its middle, for a two-sided one)."""
+    limit = IAAO_LIMITS[statistic]
+    if rows.empty:
+        return LimitOutcome(statistic, limit, True, float("nan"), "none", ())
+    values = rows[statistic].to_numpy(dtype=float)
+    one_sided = limit.low == -np.inf
+    distance = values - limit.high if one_sided else np.abs(values - (limit.low + limit.high) / 2)
+    worst = int(np.nanargmax(distance)) if not np.isnan(distance).all() else 0
+    names = (rows["group_kind"] + " " + rows["group"]).tolist()
+    outside = tuple(
+        f"{name}: {value:.3f}"
+        for name, value in zip(names, values, strict=True)
+        if not limit.holds(value)
+    )
+    return LimitOutcome(statistic, limit, not outside, float(values[worst]), names[worst], outside)
+
+
+def group_rows(study: pd.DataFrame, statistic: str) -> pd.DataFrame:
+    """The group rows a limit applies to. PRD and PRB measure how the ratios move with value,
+    which within a quarter of the sale prices is mostly the stratification itself (sales
+    picked by price have ratios that fall with price), so those two apply to neighbourhoods
+    only."""
+    groups = study[study["group_kind"] != "overall"]
+    if statistic in VERTICAL_STATISTICS:
+        groups = groups[groups["group_kind"] == "neighborhood"]
+    return groups
