@@ -26,6 +26,7 @@ def test_asset_keys_groups_and_deps():
         "eda_report": "data_pipeline",
         **dict.fromkeys(EDA_TABLES, "data_pipeline"),
         "price_estimates": "valuation",
+        "ratio_study": "valuation",
     }
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
@@ -41,6 +42,8 @@ def test_asset_keys_groups_and_deps():
     assert parents["price_estimates"] == {
         "raw_housing", "cleaned_housing", "linear_price_model", "boosted_price_model",
     }  # fmt: skip
+    # the ratio study reads the models' scored sales from their MLflow runs
+    assert parents["ratio_study"] == {"linear_price_model", "boosted_price_model"}
     for table in EDA_TABLES:
         assert parents[table] == {"eda_report"}, table
 

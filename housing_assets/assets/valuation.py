@@ -36,7 +36,7 @@ from housing_assets.lib.ml.metrics import priced_accuracy
 from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
 from housing_assets.lib.ml.split import split_index
-from housing_assets.lib.registry.champion import current_champion, load_champion
+from housing_assets.lib.registry.champion import current_champion, load_champion, newest_version
 from housing_assets.lib.registry.scored import ScoredSalesMissing, read_scored_sales
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import MlflowTracking, SubjectsSource, Warehouse
@@ -115,15 +115,6 @@ RATIO_KEY = dg.AssetKey("ratio_study")
 RATIO_CHECKS = ratio_check_specs(RATIO_KEY)
 
 
-def latest_model_run(instance: dg.DagsterInstance, asset: str) -> tuple[str, int]:
-    """The MLflow run and registered version of a model asset's latest materialisation."""
-    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if event is None or event.asset_materialization is None:
-        raise dg.Failure(f"{asset} has not been materialised yet: there is nothing to study")
-    metadata = event.asset_materialization.metadata
-    return str(metadata["mlflow_run_id"].value), int(metadata["registered_version"].value)
-
-
 def champion_scored_sales(client, warehouse: Warehouse, log) -> tuple[pd.DataFrame, int, str]:
     """The champion's scored sales, its version and where they came from: those its own
     training run logged, or for a champion registered before the ratio study, the test split
@@ -165,10 +156,18 @@ def ratio_study(
     client = mlflow.client()
     scored, sources = [], {}
     for fam in FAMILIES.values():
-        run_id, version = latest_model_run(context.instance, fam.asset)
-        sales_of = read_scored_sales(client, run_id)
-        scored.append(sales_of.assign(model=fam.asset, model_version=version))
-        sources[fam.asset] = f"MLflow run {run_id}"
+        # The family's newest registered version: this run's, unless its step failed first.
+        newest = newest_version(client, settings.REGISTERED_MODEL, fam.name)
+        if newest is None:
+            context.log.warning(f"{settings.REGISTERED_MODEL} has no {fam.asset} version yet")
+            continue
+        try:
+            sales_of = read_scored_sales(client, newest.run_id)
+        except ScoredSalesMissing as missing:
+            context.log.warning(f"{fam.asset} v{newest.version} is left out: {missing}")
+            continue
+        scored.append(sales_of.assign(model=fam.asset, model_version=int(newest.version)))
+        sources[fam.asset] = f"v{newest.version}: MLflow run {newest.run_id}"
     champion, version, origin = champion_scored_sales(client, warehouse, context.log)
     scored.append(champion.assign(model=CHAMPION_STUDY_MODEL, model_version=version))
     sources[CHAMPION_STUDY_MODEL] = f"v{version}: {origin}"

@@ -89,7 +89,9 @@ def ratio_statistics(estimate, sale_price) -> dict[str, float]:
         raise ValueError("a ratio study needs at least one sale")
     ratio = estimate / sale_price
     median = float(np.median(ratio))
-    error = np.abs(ratio - 1.0)
+    # |estimate - price| / price rather than |ratio - 1|: an estimate exactly 10% off is
+    # within 10% (1.1 - 1 is a hair over 0.1 in floating point).
+    error = np.abs(estimate - sale_price) / sale_price
     return {
         "median_ratio": median,
         "cod": float(100.0 * np.mean(np.abs(ratio - median)) / median),
