@@ -67,7 +67,7 @@ def test_every_warehouse_table_is_an_asset(pipeline_run):
         staged = connection.execute(
             "select count(*) from duckdb_tables() where schema_name = 'housing_staging'"
         ).fetchone()[0]
-    assert len(tables) == 14 and staged == 0
+    assert len(tables) == 15 and staged == 0
     assert set(tables) - keys == set(), "tables that are not assets of the code location"
     for table in tables:
         event = instance.get_latest_materialization_event(dg.AssetKey(table))

@@ -26,6 +26,9 @@ METRIC_KEYS = {
     "test_rmse", "test_mae", "test_mape", "test_r2", "test_rmsle", "test_median_ae",
     "train_rmse", "train_r2", "test_interval_coverage", "test_interval_median_width",
     "backtest_rmse", "backtest_mae", "backtest_r2", "backtest_interval_coverage", "backtest_rows",
+    # the ratio study's figures of each scope (lib.ml.ratio_study)
+    *(f"{scope}_{name}" for scope in ("test", "backtest")
+      for name in ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd")),
 }  # fmt: skip
 
 
