@@ -38,16 +38,11 @@ from housing_assets.api.client import (
 from housing_assets.processes import free_port, stop_group
 from housing_assets_tests.harness.env import child_env
 from housing_assets_tests.harness.webserver import start_webserver, wait_until_serving
+from housing_assets_tests.test_models import METRIC_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODELS = ("boosted_price_model", "linear_price_model")
-# the fifteen of a scheduled run (cv_rmse comes from a tuning run only)
-METRIC_KEYS = {
-    "test_rmse", "test_mae", "test_mape", "test_r2", "test_rmsle", "test_median_ae",
-    "train_rmse", "train_r2", "test_interval_coverage", "test_interval_median_width",
-    "backtest_rmse", "backtest_mae", "backtest_r2", "backtest_interval_coverage", "backtest_rows",
-}  # fmt: skip
 RUN_TIMEOUT = 300
 STARTUP_TIMEOUT = 240
 DAGSTER_YAML = """\

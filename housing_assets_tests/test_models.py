@@ -22,6 +22,7 @@ from housing_assets_tests.harness.errors import failure_text
 BOOSTER_GRID = FAMILIES["boosted"].tuning_grid
 
 # cv_rmse comes from a tuning run only (`tune: true`).
+# The metrics of a scheduled run (cv_rmse comes from a tuning run only).
 METRIC_KEYS = {
     "test_rmse", "test_mae", "test_mape", "test_r2", "test_rmsle", "test_median_ae",
     "train_rmse", "train_r2", "test_interval_coverage", "test_interval_median_width",
