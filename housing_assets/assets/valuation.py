@@ -144,7 +144,8 @@ def champion_scored_sales(client, warehouse: Warehouse, log) -> tuple[pd.DataFra
 @dg.asset(
     group_name="valuation",
     kinds={"mlflow", "pandas", "duckdb", "plotly"},
-    deps=[fam.asset for fam in FAMILIES.values()],
+    # After the valuations: the champion it judges is the one that priced them.
+    deps=[ESTIMATES_KEY, *(fam.asset for fam in FAMILIES.values())],
     check_specs=RATIO_CHECKS,
 )
 def ratio_study(
