@@ -197,10 +197,13 @@ def test_a_champion_outside_an_iaao_limit_keeps_the_previous_study(
     tmp_path, golden_state, monkeypatch
 ):
     """With COD's limit at 5 the champion (COD about 7.2) fails the blocking check: the step
-    fails naming the check, the value and the limit, and the published study stays."""
+    fails naming the check, the value and the limit, and the published study and its page
+    stay."""
     home = golden_state(tmp_path / "home")
     monkeypatch.setenv("HOUSING_HOME", str(home))
     before = study_table(settings.pipeline_warehouse_path(home))
+    report = home / "reports" / "ratio_study.html"
+    page = report.read_bytes()
     monkeypatch.setitem(study_lib.IAAO_LIMITS, "cod", Limit(-math.inf, 5.0))
     result = dg.materialize(
         [ratio_study],
@@ -213,3 +216,4 @@ def test_a_champion_outside_an_iaao_limit_keeps_the_previous_study(
     assert "champion_cod_within_iaao" in message and "at most 5" in message
     assert f"observed {overall(before, 'champion')['cod']}" in message
     pd.testing.assert_frame_equal(study_table(settings.pipeline_warehouse_path(home)), before)
+    assert report.read_bytes() == page, "the published study's page stays too"

@@ -17,6 +17,7 @@ from housing_assets.checks import (
     CHAMPION_STUDY_MODEL,
     ESTIMATE_RULES,
     audited_output,
+    blocking_failures,
     data_check_results,
     data_check_specs,
     ratio_check_results,
@@ -174,12 +175,12 @@ def ratio_study(
     sources[CHAMPION_STUDY_MODEL] = f"v{version}: {origin}"
     scored = pd.concat(scored, ignore_index=True)
     study = ratio_study_table(scored)
-    charts = [ratio_against_price(scored), cod_by_group(study)]
-    report = write_report(
-        build_ratio_report_html(study, charts),
-        settings.reports_dir() / RATIO_REPORT_NAME,
-        len(charts),
-    )
+    results = ratio_check_results(RATIO_KEY, study)
+    report_path = settings.reports_dir() / RATIO_REPORT_NAME
+    # The page is replaced only by a study that will be published: a failed audit leaves both.
+    if not blocking_failures(RATIO_CHECKS, results):
+        charts = [ratio_against_price(scored), cod_by_group(study)]
+        write_report(build_ratio_report_html(study, charts), report_path, len(charts))
     headline = study[
         (study["model"] == CHAMPION_STUDY_MODEL)
         & (study["scope"] == TEST_SCOPE)
@@ -198,12 +199,11 @@ def ratio_study(
             "champion_version": version,
             **{f"champion_{name}": float(headline[name]) for name in STATISTICS},
             "scored_sales_from": dg.MetadataValue.json(sources),
-            "report_path": dg.MetadataValue.path(str(report.path)),
+            "report_path": dg.MetadataValue.path(str(report_path)),
             "overall": markdown_table(
                 study[study["group_kind"] == "overall"].drop(columns=["group_kind", "group"]),
                 index=False,
             ),
         },
     )
-    results = ratio_check_results(RATIO_KEY, study)
     yield from audited_output(RATIO_KEY, RATIO_CHECKS, results, output)

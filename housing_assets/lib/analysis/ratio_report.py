@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from housing_assets.lib.analysis.charts import PRICE_AXIS, Chart, _layout
+from housing_assets.lib.analysis.charts import PRICE_AXIS, Chart, _layout, chart_rows
 from housing_assets.lib.analysis.report import chart_sections, html_page, table_html
 from housing_assets.lib.ml.ratio_study import IAAO_LIMITS, TEST_SCOPE
 
@@ -19,11 +19,13 @@ CHAMPION = "champion"
 
 
 def ratio_against_price(scored: pd.DataFrame) -> Chart:
-    """Each test-split sale's ratio (estimate / price) against its price, one trace a model."""
+    """Each test-split sale's ratio (estimate / price) against its price, one trace a model
+    (above CHART_MAX_ROWS sales, a fixed sample of them)."""
     title = "Ratio of estimate to sale price, test split"
     figure = go.Figure()
     tested = scored[scored["scope"] == TEST_SCOPE]
     for model, sales in tested.groupby("model", sort=True):
+        sales = chart_rows(sales)
         price = sales["sale_price"].to_numpy(float)
         figure.add_trace(
             go.Scatter(
