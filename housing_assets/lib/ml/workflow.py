@@ -283,7 +283,8 @@ def train_log_promote(
     jobs: int = FIT_JOBS,
 ) -> Promotion:
     """The whole workflow inside the caller's active MLflow run: train (`train_model`), log
-    params, metrics and the valuation pyfunc (registered as a new version), run the quality
+    params, metrics (the ratio study's among them), the scored test and backtest sales
+    (`lib.registry.scored`) and the valuation pyfunc (registered as a new version), run the quality
     gate (`gate` returns the names of the blocking checks that failed), then decide on the
     champion and move its alias last (`lib.registry.champion.register_decision`). With
     `inputs`, the training and test split are logged as the run's datasets, read from that
