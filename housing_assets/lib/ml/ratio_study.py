@@ -176,9 +176,9 @@ def limit_outcome(rows: pd.DataFrame, statistic: str) -> LimitOutcome:
 
 def group_rows(study: pd.DataFrame, statistic: str) -> pd.DataFrame:
     """The group rows a limit applies to. PRD and PRB measure how the ratios move with value,
-    which within a quarter of the sale prices is mostly the stratification itself (sales
-    picked by price have ratios that fall with price), so those two apply to neighbourhoods
-    only."""
+    which within a quarter of the sale prices is mostly the stratification itself: the prices
+    hardly vary, so the value proxy (and the sale-weighted mean) moves with the estimate, and
+    the ratio rises with it by construction. Those two apply to neighbourhoods only."""
     groups = study[study["group_kind"] != "overall"]
     if statistic in VERTICAL_STATISTICS:
         groups = groups[groups["group_kind"] == "neighborhood"]
