@@ -18,15 +18,18 @@ from housing_assets.lib.data.drift import PSI_WARN
 from housing_assets.lib.data.quality import RuleOutcome
 from housing_assets.lib.ml.metrics import MIN_TEST_R2
 from housing_assets.lib.ml.ratio_study import (
+    COVERAGE_Z,
     IAAO_LIMITS,
+    MAX_COVERAGE_GAP,
     TEST_SCOPE,
     VERTICAL_STATISTICS,
+    coverage_outcome,
     group_rows,
     limit_outcome,
 )
 
 MAX_RMSE_REGRESSION = 0.05
-MAX_COVERAGE_GAP = 0.03
+GROUP_COVERAGE_CHECK = "groups_coverage_near_nominal"
 
 
 def model_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
@@ -270,11 +273,39 @@ def ratio_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
                 f"test split is {limit.describe()}.",
             )
         )
+    specs.append(
+        dg.AssetCheckSpec(
+            GROUP_COVERAGE_CHECK,
+            asset=key,
+            description="The champion's price ranges cover each neighbourhood and price "
+            f"quartile of the test split within {MAX_COVERAGE_GAP:.0%} points of their level, "
+            "or within the gap a calibrated range strays by in 1 group in 100 where the group "
+            "is too small to tell.",
+        )
+    )
     return specs
 
 
+def coverage_check_result(key: dg.AssetKey, groups: pd.DataFrame) -> dg.AssetCheckResult:
+    outcome = coverage_outcome(groups)
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=GROUP_COVERAGE_CHECK,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "observed": outcome.observed,
+            "observed_in": outcome.where,
+            "threshold": f"level +- max({MAX_COVERAGE_GAP:g}, {COVERAGE_Z:g} x binomial sd)",
+            "groups_checked": int(groups["coverage"].notna().sum()),
+            "outside": "; ".join(outcome.outside) or "none",
+        },
+    )
+
+
 def ratio_check_results(key: dg.AssetKey, study: pd.DataFrame) -> list[dg.AssetCheckResult]:
-    """Each IAAO limit on the champion's test-split rows: all sales (blocking), each group."""
+    """Each IAAO limit on the champion's test-split rows: all sales (blocking), each group;
+    then the ranges' coverage in each group."""
     champion = study[(study["model"] == CHAMPION_STUDY_MODEL) & (study["scope"] == TEST_SCOPE)]
     overall = champion[champion["group_kind"] == "overall"]
     results = []
@@ -299,6 +330,7 @@ def ratio_check_results(key: dg.AssetKey, study: pd.DataFrame) -> list[dg.AssetC
                     },
                 )
             )
+    results.append(coverage_check_result(key, champion[champion["group_kind"] != "overall"]))
     return results
 
 

@@ -15,9 +15,13 @@ from housing_assets.assets.valuation import ratio_study
 from housing_assets.lib.ml import ratio_study as study_lib
 from housing_assets.lib.ml.ratio_study import (
     IAAO_LIMITS,
+    SCORED_COLUMNS,
     Limit,
+    coverage_outcome,
+    coverage_tolerance,
     group_rows,
     limit_outcome,
+    range_statistics,
     ratio_statistics,
     study_groups,
 )
@@ -101,6 +105,41 @@ def test_a_limit_names_the_group_furthest_outside_it():
     assert IAAO_LIMITS["prd"].describe() == "between 0.98 and 1.03"
 
 
+def test_range_coverage_of_hand_made_sales_and_its_tolerance():
+    sales = pd.DataFrame(
+        {
+            "sale_price": PRICES,
+            "low": [90.0, 150.0, 310.0, 400.0, 450.0],  # 300 is below its range
+            "high": [110.0, 210.0, 330.0, 440.0, 500.0],  # 500 is on its upper bound
+            "interval_level": 0.9,
+        }
+    )
+    stats = range_statistics(sales)
+    assert stats == {"interval_level": 0.9, "coverage": 0.8, "median_width": 40.0}
+    assert math.isnan(range_statistics(sales.drop(columns=["low"]))["coverage"])
+    # 3 points for a large group; 2.576 binomial standard deviations for a small one
+    assert coverage_tolerance(0.9, 10_000) == 0.03
+    assert coverage_tolerance(0.9, 25) == pytest.approx(2.576 * 0.3 / 5, abs=1e-12)
+
+
+def test_a_coverage_outcome_names_the_groups_outside_their_tolerance():
+    rows = pd.DataFrame(
+        {
+            "group_kind": ["neighborhood", "neighborhood", "price_quartile", "neighborhood"],
+            "group": ["A", "B", "Q1", "C"],
+            "sales": [1000, 25, 1000, 30],
+            "interval_level": 0.9,
+            # A is 4 points under (tolerance 3), B 10 under (15.5 allowed), Q1 2 over
+            "coverage": [0.86, 0.80, 0.92, np.nan],
+        }
+    )
+    outcome = coverage_outcome(rows)
+    assert not outcome.passed and outcome.observed == 0.86 and outcome.where == "neighborhood A"
+    assert outcome.outside == ("neighborhood A: 86.0% (90% +- 3.0%)",)
+    assert coverage_outcome(rows.iloc[1:]).passed
+    assert coverage_outcome(rows.iloc[3:]).where == "none"  # a group without ranges
+
+
 # -- the asset on the session's state ---------------------------------------------------------
 
 
@@ -161,8 +200,46 @@ def test_the_study_of_the_champion_is_the_ratios_of_its_price_estimates(pipeline
         assert tested["sales"] == 879 and backtested["sales"] == logged["backtest_rows"] == 341
         scored = client.download_artifacts(meta["mlflow_run_id"], SCORED_ARTIFACT)
         sales = pd.read_parquet(scored)
-        assert list(sales.columns) == ["scope", "PID", "Neighborhood", "sale_price", "estimate"]
+        assert list(sales.columns) == list(SCORED_COLUMNS)
         assert set(sales.loc[sales["scope"] == "test", "PID"]) == estimates_pids()
+        # the ranges' coverage in the study is the one the run logged, in both scopes
+        assert tested["coverage"] == pytest.approx(logged["test_interval_coverage"], abs=1e-12)
+        assert backtested["coverage"] == pytest.approx(
+            logged["backtest_interval_coverage"], abs=1e-12
+        )
+        assert tested["median_width"] == pytest.approx(
+            logged["test_interval_median_width"], rel=1e-9
+        )
+        assert tested["interval_level"] == backtested["interval_level"] == 0.9
+
+
+def test_the_champions_range_coverage_by_group_is_that_of_its_price_estimates(pipeline_run):
+    """Each group's coverage and width in the study, from the sales the champion's training
+    run logged, equal those of the price_estimates table's ranges (a separate asset)."""
+    table = study_table()
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
+        estimates = connection.execute(
+            "select e.*, r.Neighborhood from housing.price_estimates e "
+            "join housing.raw_housing r using (PID) order by e.rowid"
+        ).fetchdf()
+    # in the table's order, which is the split's: tied prices then fall in the same quartiles
+    estimates["inside"] = (estimates["low"] <= estimates["sale_price"]) & (
+        estimates["sale_price"] <= estimates["high"]
+    )
+    estimates["width"] = estimates["high"] - estimates["low"]
+    champion = table[(table["model"] == "champion") & (table["scope"] == "test")]
+    by_group = {"overall": estimates.assign(group="all").groupby("group")}
+    by_group["neighborhood"] = estimates.groupby("Neighborhood")
+    quartile = study_lib.price_quartiles(estimates["sale_price"])
+    by_group["price_quartile"] = estimates.groupby(quartile)
+    checked = 0
+    for row in champion.itertuples():
+        members = by_group[row.group_kind].get_group(row.group)
+        assert row.sales == len(members)
+        assert row.coverage == pytest.approx(members["inside"].mean(), abs=1e-12), row.group
+        assert row.median_width == pytest.approx(members["width"].median(), rel=1e-9)
+        checked += 1
+    assert checked == len(champion) == 1 + 16 + 4
 
 
 def estimates_pids() -> set:
@@ -217,3 +294,40 @@ def test_a_champion_outside_an_iaao_limit_keeps_the_previous_study(
     assert f"observed {overall(before, 'champion')['cod']}" in message
     pd.testing.assert_frame_equal(study_table(settings.pipeline_warehouse_path(home)), before)
     assert report.read_bytes() == page, "the published study's page stays too"
+
+
+def test_ranges_that_cover_half_their_claim_fail_the_group_coverage_check(pipeline_run, raw_frame):
+    """The champion's 50% ranges, stated as its 90% ones, on the test split: the check warns
+    and names the groups; its own 90% ranges pass it."""
+    import mlflow
+
+    from housing_assets.checks import GROUP_COVERAGE_CHECK, coverage_check_result
+    from housing_assets.lib.ml.split import split_sales
+
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    valuation = model.unwrap_python_model()
+    split = split_sales(raw_frame)
+    key = dg.AssetKey("ratio_study")
+    outcomes = {}
+    for level in (0.9, 0.5):
+        priced = valuation.ranges(split.X_test, level)
+        scored = pd.DataFrame(
+            {
+                "scope": "test", "model": "champion", "model_version": 1,
+                "PID": split.pid.loc[split.X_test.index].to_numpy(),
+                "Neighborhood": split.X_test["Neighborhood"].astype(str).to_numpy(),
+                "sale_price": split.y_test.to_numpy(float),
+                **{c: priced[c].to_numpy() for c in ("estimate", "low", "high")},
+                "interval_level": 0.9,
+            }
+        )  # fmt: skip
+        table = study_lib.ratio_study(scored)
+        groups = table[table["group_kind"] != "overall"]
+        outcomes[level] = coverage_check_result(key, groups)
+    assert outcomes[0.9].passed, outcomes[0.9].metadata["outside"]
+    failed = outcomes[0.5]
+    meta = {k: getattr(v, "value", v) for k, v in failed.metadata.items()}
+    assert not failed.passed and failed.check_name == GROUP_COVERAGE_CHECK
+    assert failed.severity == dg.AssetCheckSeverity.WARN
+    assert meta["groups_checked"] == 20 and 0.2 < meta["observed"] < 0.7
+    assert meta["outside"].count("(90% +- ") == 20, "every group is far under its claim"

@@ -28,6 +28,7 @@ from housing_assets.lib.analysis.ratio_report import (
     RATIO_REPORT_NAME,
     build_ratio_report_html,
     cod_by_group,
+    coverage_by_group,
     ratio_against_price,
 )
 from housing_assets.lib.analysis.report import write_report
@@ -130,13 +131,15 @@ def champion_scored_sales(client, warehouse: Warehouse, log) -> tuple[pd.DataFra
         log.warning(f"{missing}; the champion v{version} is re-scored on the test split")
     _, model = load_champion(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
     houses = split_test_houses(warehouse.read("raw_housing"))
+    priced = model.predict(houses)
     scored = pd.DataFrame(
         {
             "scope": TEST_SCOPE,
             "PID": houses["PID"].to_numpy(),
             "Neighborhood": houses["Neighborhood"].astype(str).to_numpy(),
             "sale_price": houses["SalePrice"].astype(float).to_numpy(),
-            "estimate": model.predict(houses)["estimate"].to_numpy(),
+            **{column: priced[column].to_numpy() for column in ("estimate", "low", "high")},
+            "interval_level": model.unwrap_python_model().level,
         }
     )
     return scored, version, "re-scored on this run's test split (no backtest)"
@@ -153,8 +156,9 @@ def ratio_study(
     context: dg.AssetExecutionContext, mlflow: MlflowTracking, warehouse: Warehouse
 ) -> Iterator:
     """The IAAO ratio study of the champion and each model family, on the test split and the
-    backtest year: median ratio, COD, PRD, PRB, PPE5/10/20, FSD and median APE, overall, per
-    neighbourhood with enough sales and per price quartile."""
+    backtest year: median ratio, COD, PRD, PRB, PPE5/10/20, FSD and median APE, and the price
+    ranges' coverage and width, overall, per neighbourhood with enough sales and per price
+    quartile."""
     client = mlflow.client()
     scored, sources = [], {}
     for fam in FAMILIES.values():
@@ -179,7 +183,7 @@ def ratio_study(
     report_path = settings.reports_dir() / RATIO_REPORT_NAME
     # The page is replaced only by a study that will be published: a failed audit leaves both.
     if not blocking_failures(RATIO_CHECKS, results):
-        charts = [ratio_against_price(scored), cod_by_group(study)]
+        charts = [ratio_against_price(scored), cod_by_group(study), coverage_by_group(study)]
         write_report(build_ratio_report_html(study, charts), report_path, len(charts))
     headline = study[
         (study["model"] == CHAMPION_STUDY_MODEL)

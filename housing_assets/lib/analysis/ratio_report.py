@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from housing_assets.lib.analysis.charts import PRICE_AXIS, Chart, _layout, chart_rows
 from housing_assets.lib.analysis.report import chart_sections, html_page, table_html
-from housing_assets.lib.ml.ratio_study import IAAO_LIMITS, TEST_SCOPE
+from housing_assets.lib.ml.ratio_study import IAAO_LIMITS, TEST_SCOPE, coverage_tolerance
 
 RATIO_REPORT_NAME = "ratio_study.html"
 CHAMPION = "champion"
@@ -73,6 +73,40 @@ def cod_by_group(study: pd.DataFrame) -> Chart:
         "each quarter of the prices. The dotted line is IAAO's limit for residential "
         "property (15); under 10 is called excellent.",
         _layout(figure, title, "Group", "COD", 480),
+    )
+
+
+def coverage_by_group(study: pd.DataFrame) -> Chart:
+    """The champion's range coverage per neighbourhood and price quartile on the test split,
+    with the band a calibrated range stays in for a group of that size."""
+    title = "Price range coverage by group, champion, test split"
+    rows = study[
+        (study["scope"] == TEST_SCOPE)
+        & (study["model"] == CHAMPION)
+        & (study["group_kind"] != "overall")
+    ].dropna(subset=["coverage"])
+    rows = rows.sort_values(["group_kind", "coverage"], kind="stable")
+    tolerance = [
+        coverage_tolerance(level, n)
+        for level, n in zip(rows["interval_level"], rows["sales"], strict=True)
+    ]
+    figure = go.Figure(
+        go.Bar(
+            x=(rows["group_kind"] + ": " + rows["group"]).tolist(),
+            y=100 * rows["coverage"].to_numpy(float),
+            error_y={"type": "data", "array": [100 * t for t in tolerance], "visible": True},
+            text=[f"{n} sales" for n in rows["sales"]],
+        )
+    )
+    if len(rows):
+        figure.add_hline(y=100 * float(rows["interval_level"].iloc[0]), line_dash="dot")
+        figure.update_yaxes(range=[50, 100])
+    return Chart(
+        title,
+        "The share of each group's sales inside their price range. The dotted line is the "
+        "ranges' level; each bar's whisker is how far a calibrated range may stray in a group "
+        "of that size (3 points, or more for a small group) before the check warns.",
+        _layout(figure, title, "Group", "Coverage (%)", 480),
     )
 
 

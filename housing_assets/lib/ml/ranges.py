@@ -1,13 +1,23 @@
-"""Price ranges: normalised split-conformal prediction on log prices (Lei et al., 2018).
+"""Price ranges: normalised, price-banded split-conformal prediction on log prices.
 
 - Out-of-fold predictions on the training split give honest log residuals r_i, as the test
   split will see them (`lib.ml.workflow` makes them from its cross-fit).
 - A small gradient-boosted "difficulty" model learns |r| from the booster's encoding of a
   house, so a house like the ones the model misses (large, old, unusual) gets a wider range
-  and a typical one a narrower one. Its values for the calibration rows are themselves out of
-  fold, on the same folds.
-- The scores |r_i| / sigma_i give the conformal quantile q for a level, and a house's range
-  is estimate x exp(-/+ q * sigma(x)).
+  and a typical one a narrower one (Lei et al., 2018). Its values for the calibration rows
+  are themselves out of fold, on the same folds.
+- The ranges are Mondrian (group-conditional) by price band and asymmetric: the calibration
+  rows are cut into `PRICE_BANDS` equal bands of their out-of-fold estimate, and within each
+  band the signed scores r_i / sigma_i give a lower and an upper conformal quantile at
+  1 - (1 - level) / 2 each (Vovk et al., 2005; Romano et al., 2019). A house's band is that of
+  its estimate; its range is estimate x [exp(-lower * sigma(x)), exp(upper * sigma(x))].
+
+Why bands and two sides: one symmetric quantile covers the cheapest and the dearest quarters
+of the sales less often than the middle ones, because cheap houses miss more often below their
+estimate and dear ones above it; in the training split's nested CV three asymmetric bands
+evened the quartiles out (README, "Ranges for every kind of house"). Conditioning on the
+estimate is what can be done before a sale: the price quartiles are defined by the sale price,
+which no range can condition on.
 
 For the booster the difficulty model reads the booster's own encoded matrix, so a served
 house is encoded once; for another family it reads a booster-style encoder fitted on the
@@ -30,6 +40,10 @@ from housing_assets.lib.ml.trees import FlatForest, predict_trees
 
 DEFAULT_LEVEL = 0.9
 DIFFICULTY_TREES = 100
+PRICE_BANDS = 3
+# A band's quantiles come from at least this many calibration rows; with fewer rows there
+# are fewer bands, down to one.
+MIN_BAND_ROWS = 100
 # The smallest spread (in log price) the difficulty model may predict: no house is priced
 # with a range narrower than the data can support.
 MIN_SIGMA = 0.02
@@ -56,6 +70,16 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 def difficulty_model() -> HistGradientBoostingRegressor:
     """The project's booster with fewer trees, reading the booster's encoding of a house."""
     return booster(max_iter=DIFFICULTY_TREES)
+
+
+def price_bands(log_estimate: np.ndarray) -> np.ndarray:
+    """The inner edges (in log price) of up to PRICE_BANDS equal bands of these estimates."""
+    bands = max(1, min(PRICE_BANDS, len(log_estimate) // MIN_BAND_ROWS))
+    return np.quantile(log_estimate, np.arange(1, bands) / bands)
+
+
+def band_of(edges: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    return np.searchsorted(edges, np.log(np.asarray(estimate, dtype=float)))
 
 
 def difficulty_encoder(estimator, X: pd.DataFrame) -> LookupEncoding:
@@ -90,9 +114,13 @@ class IntervalCalibration(NamedTuple):
     # preprocessing, and `shares_encoding` lets a caller that has already encoded the houses
     # for the price model pass that matrix instead of encoding them again.
     # The defaults keep champions registered before these fields loadable: their difficulty
-    # model is a whole Pipeline that reads the model features themselves.
+    # model is a whole Pipeline that reads the model features themselves, and their ranges are
+    # one symmetric quantile of `scores`.
     encoder: object | None = None
     shares_encoding: bool = False
+    signed: np.ndarray | None = None  # r_i / sigma_i, the same rows
+    band: np.ndarray | None = None  # each calibration row's price band (`price_bands`)
+    band_edges: np.ndarray | None = None
 
     def sigma(
         self,
@@ -110,6 +138,18 @@ class IntervalCalibration(NamedTuple):
             features = self.encoder.transform(X)
         return np.clip(predict_trees(self.difficulty, trees, features), MIN_SIGMA, None)
 
+    def band_quantiles(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per price band, the lower and upper score quantile of a `level` range (at least 0,
+        so a range always holds its estimate)."""
+        if self.signed is None:
+            q = conformal_quantile(self.scores, level)
+            return np.array([q]), np.array([q])
+        side = 1 - (1 - level) / 2
+        bands = range(len(self.band_edges) + 1)
+        lower = [conformal_quantile(-self.signed[self.band == b], side) for b in bands]
+        upper = [conformal_quantile(self.signed[self.band == b], side) for b in bands]
+        return np.clip(lower, 0, None), np.clip(upper, 0, None)
+
     def interval(
         self,
         X: pd.DataFrame,
@@ -118,5 +158,19 @@ class IntervalCalibration(NamedTuple):
         encoded: np.ndarray | None = None,
         trees: FlatForest | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        spread = np.exp(conformal_quantile(self.scores, level) * self.sigma(X, encoded, trees))
-        return estimate / spread, estimate * spread
+        sigma = self.sigma(X, encoded, trees)
+        lower, upper = self.band_quantiles(level)
+        band = 0 if self.signed is None else band_of(self.band_edges, estimate)
+        return estimate * np.exp(-lower[band] * sigma), estimate * np.exp(upper[band] * sigma)
+
+
+def banded_calibration(
+    difficulty, residual: np.ndarray, sigma: np.ndarray, log_estimate: np.ndarray,
+    encoder, shares: bool,
+) -> IntervalCalibration:
+    """A calibration from signed out-of-fold log residuals, their out-of-fold sigmas and
+    estimates: scores, price bands and each row's band."""
+    signed = residual / sigma
+    edges = price_bands(log_estimate)
+    band = np.searchsorted(edges, log_estimate)
+    return IntervalCalibration(difficulty, np.abs(signed), encoder, shares, signed, band, edges)

@@ -23,6 +23,12 @@ error not exceeded with 68.3% probability (its 68.3th percentile), in percent.
 A study has rows per scope (the test split, the backtest year), model and group: all sales,
 each neighbourhood with at least `MIN_GROUP_SALES` sales in the scope, and each quartile of
 the scope's sale prices. Statistics on fewer sales than that are too noisy to judge.
+
+Each row also says how the price ranges did in the group: the share of sales inside their
+range (`coverage`, against the range's `interval_level`) and the median width in dollars.
+A group's coverage is judged against its level with a tolerance of `MAX_COVERAGE_GAP` or,
+for a group too small to tell that gap from chance, the gap a well-calibrated range strays
+by in fewer than 1 group in 100 (`coverage_tolerance`).
 """
 
 from typing import NamedTuple
@@ -38,10 +44,20 @@ FSD_SHARE = 0.683
 STATISTICS = (
     "median_ratio", "cod", "prd", "prb", "ppe5", "ppe10", "ppe20", "fsd", "median_ape",
 )  # fmt: skip
-STUDY_COLUMNS = ("scope", "model", "model_version", "group_kind", "group", "sales", *STATISTICS)
+RANGE_STATISTICS = ("interval_level", "coverage", "median_width")
+STUDY_COLUMNS = (
+    "scope", "model", "model_version", "group_kind", "group", "sales", *STATISTICS,
+    *RANGE_STATISTICS,
+)  # fmt: skip
 VERTICAL_STATISTICS = ("prd", "prb")
-# The sales of one model in one scope, as a model run logs them (`lib.ml.workflow`).
-SCORED_COLUMNS = ("scope", "PID", "Neighborhood", "sale_price", "estimate")
+# The sales of one model in one scope, as a model run logs them (`lib.ml.workflow`). Runs
+# logged before the ranges were studied have no `low`, `high` or `interval_level`.
+SCORED_COLUMNS = (
+    "scope", "PID", "Neighborhood", "sale_price", "estimate", "low", "high", "interval_level",
+)  # fmt: skip
+MAX_COVERAGE_GAP = 0.03
+# Two-sided normal quantile for 1 chance in 100 that a well-calibrated group strays further.
+COVERAGE_Z = 2.576
 
 
 class Limit(NamedTuple):
@@ -105,6 +121,26 @@ def ratio_statistics(estimate, sale_price) -> dict[str, float]:
     }
 
 
+def range_statistics(sales: pd.DataFrame) -> dict[str, float]:
+    """`RANGE_STATISTICS` for one set of sales; NaN for sales scored without ranges."""
+    if "low" not in sales or sales["low"].isna().all():
+        return dict.fromkeys(RANGE_STATISTICS, float("nan"))
+    price = sales["sale_price"].to_numpy(float)
+    low, high = sales["low"].to_numpy(float), sales["high"].to_numpy(float)
+    return {
+        "interval_level": float(sales["interval_level"].iloc[0]),
+        "coverage": float(np.mean((low <= price) & (price <= high))),
+        "median_width": float(np.median(high - low)),
+    }
+
+
+def coverage_tolerance(level: float, sales: int) -> float:
+    """How far a group's coverage may stray from `level`: MAX_COVERAGE_GAP, or for a small
+    group the distance a well-calibrated range exceeds only once in 100 groups (normal
+    approximation to the binomial)."""
+    return max(MAX_COVERAGE_GAP, COVERAGE_Z * float(np.sqrt(level * (1 - level) / sales)))
+
+
 def price_quartiles(sale_price: pd.Series) -> pd.Series:
     """Q1 (the cheapest quarter) to Q4 of the sale prices, by rank so ties split evenly."""
     ranks = sale_price.rank(method="first")
@@ -132,6 +168,7 @@ def ratio_study(scored: pd.DataFrame) -> pd.DataFrame:
     for (scope, model, version), sales in scored.groupby(keys, sort=False):
         for kind, group, members in study_groups(sales):
             stats = ratio_statistics(members["estimate"], members["sale_price"])
+            stats.update(range_statistics(members))
             rows.append(
                 {
                     "scope": scope,
@@ -183,3 +220,34 @@ def group_rows(study: pd.DataFrame, statistic: str) -> pd.DataFrame:
     if statistic in VERTICAL_STATISTICS:
         groups = groups[groups["group_kind"] == "neighborhood"]
     return groups
+
+
+class CoverageOutcome(NamedTuple):
+    passed: bool
+    observed: float  # the coverage of the group furthest outside (or nearest to) its tolerance
+    where: str
+    outside: tuple[str, ...]  # "group: coverage (level +- tolerance)" for each group outside
+
+
+def coverage_outcome(rows: pd.DataFrame) -> CoverageOutcome:
+    """The ranges' coverage in study rows against each row's level and `coverage_tolerance`;
+    rows without ranges are left out."""
+    rows = rows.dropna(subset=["coverage"])
+    if rows.empty:
+        return CoverageOutcome(True, float("nan"), "none", ())
+    coverage = rows["coverage"].to_numpy(float)
+    level = rows["interval_level"].to_numpy(float)
+    tolerance = np.array(
+        [coverage_tolerance(lv, n) for lv, n in zip(level, rows["sales"], strict=True)]
+    )
+    excess = np.abs(coverage - level) / tolerance
+    names = (rows["group_kind"] + " " + rows["group"]).tolist()
+    outside = tuple(
+        f"{name}: {cov:.1%} ({lv:.0%} +- {tol:.1%})"
+        for name, cov, lv, tol, out in zip(
+            names, coverage, level, tolerance, excess > 1, strict=True
+        )
+        if out
+    )
+    worst = int(np.argmax(excess))
+    return CoverageOutcome(not outside, float(coverage[worst]), names[worst], outside)

@@ -37,6 +37,7 @@ from housing_assets.lib.ml.ranges import (
     DEFAULT_LEVEL,
     MIN_SIGMA,
     IntervalCalibration,
+    banded_calibration,
     difficulty_encoder,
     difficulty_model,
     price_encoding,
@@ -145,10 +146,11 @@ class Calibrations(NamedTuple):
 def calibrate(fitted: CrossFit, jobs: int) -> Calibrations:
     """Difficulty models on the cross-fit's residuals: out of fold (the same folds) for the
     scores, then on every row for the model's ranges and on the earlier rows for the
-    backtest's."""
+    backtest's; then the price-banded quantiles of each (`lib.ml.ranges`)."""
     encoder = difficulty_encoder(fitted.estimator, fitted.X_cal)
     features = encoder.transform(fitted.X_cal)
-    residual = np.abs(np.log(fitted.y_cal.to_numpy(float)) - fitted.out_of_fold)
+    signed = np.log(fitted.y_cal.to_numpy(float)) - fitted.out_of_fold
+    residual = np.abs(signed)
     earlier = (fitted.X_cal["Yr Sold"] < BACKTEST_YEAR).to_numpy()
     folds = range(CALIBRATION_FOLDS)
     batches = [(features, residual), (features[earlier], residual[earlier])]
@@ -157,11 +159,11 @@ def calibrate(fitted: CrossFit, jobs: int) -> Calibrations:
     sigma = np.empty(len(residual))
     for k, model in zip(folds, fold_models, strict=True):
         sigma[fitted.fold == k] = model.predict(features[fitted.fold == k])
-    scores = residual / np.clip(sigma, MIN_SIGMA, None)
-    sharing = shares_encoding(fitted.estimator)
+    sigma = np.clip(sigma, MIN_SIGMA, None)
+    oof, sharing = fitted.out_of_fold, shares_encoding(fitted.estimator)
     return Calibrations(
-        IntervalCalibration(served, scores, encoder, sharing),
-        IntervalCalibration(past, scores[earlier], encoder, False),
+        banded_calibration(served, signed, sigma, oof, encoder, sharing),
+        banded_calibration(past, signed[earlier], sigma[earlier], oof[earlier], encoder, False),
     )
 
 
@@ -169,8 +171,11 @@ def calibrate(fitted: CrossFit, jobs: int) -> Calibrations:
 LOGGED_RATIO_STATISTICS = ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd")
 
 
-def scored_sales(scope: str, split: Split, X: pd.DataFrame, y: pd.Series, estimate) -> pd.DataFrame:
-    """Sales a model priced, as the ratio study reads them (`SCORED_COLUMNS`)."""
+def scored_sales(
+    scope: str, split: Split, X: pd.DataFrame, y: pd.Series, estimate, low, high, level: float
+) -> pd.DataFrame:
+    """Sales a model priced with their ranges, as the ratio study reads them
+    (`SCORED_COLUMNS`)."""
     pid = split.pid.loc[X.index].to_numpy() if split.pid is not None else X.index.to_numpy()
     return pd.DataFrame(
         {
@@ -179,6 +184,9 @@ def scored_sales(scope: str, split: Split, X: pd.DataFrame, y: pd.Series, estima
             "Neighborhood": X["Neighborhood"].astype(str).to_numpy(),
             "sale_price": y.to_numpy(dtype=float),
             "estimate": np.asarray(estimate, dtype=float),
+            "low": np.asarray(low, dtype=float),
+            "high": np.asarray(high, dtype=float),
+            "interval_level": level,
         },
         columns=list(SCORED_COLUMNS),
     )
@@ -190,7 +198,7 @@ def ratio_metrics(scope: str, scored: pd.DataFrame) -> dict[str, float]:
 
 
 def backtest(
-    fitted: CrossFit, calibration: IntervalCalibration, split: Split
+    fitted: CrossFit, calibration: IntervalCalibration, split: Split, level: float = DEFAULT_LEVEL
 ) -> tuple[dict, pd.DataFrame | None]:
     """The backtest model on every sale of BACKTEST_YEAR (training and test rows): the future,
     not a random past. Its metrics and its scored sales (None without a backtest)."""
@@ -200,9 +208,9 @@ def backtest(
     if not future.any() or len(calibration.scores) < CALIBRATION_FOLDS * 10:
         return {}, None
     estimate = fitted.backtest_model.predict(X[future])
-    low, high = calibration.interval(X[future], estimate)
+    low, high = calibration.interval(X[future], estimate, level)
     errors = regression_metrics(y[future], estimate)
-    scored = scored_sales(BACKTEST_SCOPE, split, X[future], y[future], estimate)
+    scored = scored_sales(BACKTEST_SCOPE, split, X[future], y[future], estimate, low, high, level)
     metrics = {
         "backtest_rmse": errors["rmse"],
         "backtest_mae": errors["mae"],
@@ -245,8 +253,11 @@ def train_model(
     # The training-part score is taken on the rows the model was fitted on.
     seen = regression_metrics(fitted.y_fit, estimator.predict(fitted.X_fit))
     ranges = interval_metrics(split.y_test, test["low"], test["high"])
-    backtested, backtest_scored = backtest(fitted, calibrations.backtest, split)
-    test_scored = scored_sales(TEST_SCOPE, split, split.X_test, split.y_test, predictions)
+    backtested, backtest_scored = backtest(fitted, calibrations.backtest, split, level)
+    test_scored = scored_sales(
+        TEST_SCOPE, split, split.X_test, split.y_test, predictions, test["low"], test["high"],
+        level,
+    )  # fmt: skip
     metrics = {
         **{f"test_{k}": v for k, v in regression_metrics(split.y_test, predictions).items()},
         "train_rmse": seen["rmse"],

@@ -33,7 +33,8 @@ def log_scored_sales(scored: pd.DataFrame) -> None:
 
 
 def read_scored_sales(client: MlflowClient, run_id: str) -> pd.DataFrame:
-    """The scored sales a run logged; ScoredSalesMissing names the run when there are none."""
+    """The scored sales a run logged; ScoredSalesMissing names the run when there are none.
+    Sales logged before the ranges were studied come without their range columns."""
     with tempfile.TemporaryDirectory() as temporary:
         try:
             path = client.download_artifacts(run_id, SCORED_ARTIFACT, temporary)
