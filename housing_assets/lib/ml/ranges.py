@@ -165,8 +165,12 @@ class IntervalCalibration(NamedTuple):
 
 
 def banded_calibration(
-    difficulty, residual: np.ndarray, sigma: np.ndarray, log_estimate: np.ndarray,
-    encoder, shares: bool,
+    difficulty,
+    residual: np.ndarray,
+    sigma: np.ndarray,
+    log_estimate: np.ndarray,
+    encoder,
+    shares: bool,
 ) -> IntervalCalibration:
     """A calibration from signed out-of-fold log residuals, their out-of-fold sigmas and
     estimates: scores, price bands and each row's band."""
