@@ -146,6 +146,13 @@ ESTIMATE_RULES = (
     DataRule("estimates_finite_and_positive", quality.estimates_finite_and_positive,
              "Every estimate and range bound is a finite, positive price.", blocking=True),
 )  # fmt: skip
+REASON_RULES = (
+    DataRule("contributions_add_up_to_estimate", quality.reasons_add_up,
+             "Each house's base value and contributions add up to the log of its estimate in "
+             f"price_estimates, to {quality.REASONS_TOLERANCE:g}.", blocking=True),
+    DataRule("unique_pid_rank", quality.unique_pid_ranks,
+             "Each house has each rank once, the base value (rank 0) among them.", blocking=True),
+)  # fmt: skip
 DRIFT_CHECK = "no_drift_against_reference"
 
 

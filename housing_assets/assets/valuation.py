@@ -16,6 +16,7 @@ from housing_assets import settings
 from housing_assets.checks import (
     CHAMPION_STUDY_MODEL,
     ESTIMATE_RULES,
+    REASON_RULES,
     audited_output,
     blocking_failures,
     data_check_results,
@@ -38,7 +39,13 @@ from housing_assets.lib.ml.metrics import priced_accuracy
 from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
 from housing_assets.lib.ml.split import split_index
-from housing_assets.lib.registry.champion import current_champion, load_champion, newest_version
+from housing_assets.lib.data.frames import fixed_sample
+from housing_assets.lib.registry.champion import (
+    current_champion,
+    load_champion,
+    load_registered,
+    newest_version,
+)
 from housing_assets.lib.registry.scored import ScoredSalesMissing, read_scored_sales
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import MlflowTracking, SubjectsSource, Warehouse
@@ -52,6 +59,14 @@ def split_test_houses(raw: pd.DataFrame) -> pd.DataFrame:
     rows = sales(raw)
     _, test = split_index(rows)
     return rows.loc[test].reset_index(drop=True)
+
+
+def subject_houses(subjects: SubjectsSource, raw_housing: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The houses to price and where they came from: the subjects file, else the test split."""
+    if subjects.location:
+        loaded = subjects.load()
+        return loaded.frame, f"{subjects.location} ({loaded.naming} naming)"
+    return split_test_houses(raw_housing), "the test split of the sales"
 
 
 @dg.asset(
@@ -68,13 +83,7 @@ def price_estimates(
     raw_housing: pd.DataFrame,
 ) -> Iterator:
     """Estimate and calibrated range for each subject house, priced by the current champion."""
-    if subjects.location:
-        loaded = subjects.load()
-        houses = loaded.frame
-        origin = f"{subjects.location} ({loaded.naming} naming)"
-    else:
-        houses = split_test_houses(raw_housing)
-        origin = "the test split of the sales"
+    houses, origin = subject_houses(subjects, raw_housing)
     version, model = load_champion(
         mlflow.client(), settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS
     )
@@ -111,6 +120,59 @@ def price_estimates(
     )
     results = data_check_results(ESTIMATES_KEY, ESTIMATE_RULES, table)
     yield from audited_output(ESTIMATES_KEY, ESTIMATE_CHECKS, results, output)
+
+
+REASONS_KEY = dg.AssetKey("price_reasons")
+REASON_CHECKS = data_check_specs(REASONS_KEY, REASON_RULES)
+# Above this many subjects, the reasons are those of a fixed random sample of them.
+REASONS_MAX_ROWS = 2_000
+
+
+@dg.asset(
+    group_name="valuation",
+    kinds={"mlflow", "pandas", "duckdb"},
+    check_specs=REASON_CHECKS,
+)
+def price_reasons(
+    context: dg.AssetExecutionContext,
+    subjects: SubjectsSource,
+    mlflow: MlflowTracking,
+    raw_housing: pd.DataFrame,
+    price_estimates: pd.DataFrame,
+) -> Iterator:
+    """Why each estimate of price_estimates is what it is: its base value, its ten largest
+    feature contributions (log price and dollars) and one row for all other features, from
+    the model version that priced it."""
+    versions = price_estimates["model_version"].unique()
+    if len(versions) != 1:
+        raise dg.Failure(f"price_estimates holds {len(versions)} model versions: {list(versions)}")
+    version = int(versions[0])
+    model = load_registered(mlflow.client(), settings.REGISTERED_MODEL, str(version))
+    valuation = model.unwrap_python_model()
+    houses, origin = subject_houses(subjects, raw_housing)
+    houses = houses[houses["PID"].isin(price_estimates["PID"])]
+    explained = fixed_sample(houses, REASONS_MAX_ROWS)
+    estimates = price_estimates.set_index("PID")["estimate"]
+    X = valuation.features(explained)
+    table = valuation.reasons(X, explained["PID"], estimates.loc[explained["PID"]].to_numpy())
+    context.log.info(
+        f"Reasons for {table['PID'].nunique()} of {len(price_estimates)} estimates "
+        f"({origin}) from {settings.REGISTERED_MODEL} v{version}"
+    )
+    shown = table[table["PID"] == table["PID"].iloc[0]]
+    output = dg.Output(
+        table,
+        metadata={
+            **table_metadata(table),
+            "model_version": version,
+            "explained_houses": int(table["PID"].nunique()),
+            "subjects": origin,
+            "first_house": markdown_table(shown, index=False),
+        },
+    )
+    audited = table.assign(estimate=table["PID"].map(estimates))
+    results = data_check_results(REASONS_KEY, REASON_RULES, audited)
+    yield from audited_output(REASONS_KEY, REASON_CHECKS, results, output)
 
 
 RATIO_KEY = dg.AssetKey("ratio_study")

@@ -74,3 +74,33 @@ def estimates_finite_and_positive(frame: pd.DataFrame) -> RuleOutcome:
     values = frame[["estimate", "low", "high"]].to_numpy(dtype=float)
     bad = int((~np.isfinite(values) | (values <= 0)).any(axis=1).sum())
     return RuleOutcome(bad == 0, bad, 0, f"{bad} house(s) without a finite positive price")
+
+
+# How closely a house's base value and contributions must add up to its log estimate.
+REASONS_TOLERANCE = 1e-6
+
+
+def reasons_add_up(frame: pd.DataFrame) -> RuleOutcome:
+    """Per house, base value + contributions = log(estimate) to REASONS_TOLERANCE: `frame` is
+    the reasons table with each house's `estimate` from the estimates table beside its rows
+    (NaN for a house the estimates table does not hold)."""
+    houses = frame.groupby("PID").agg(total=("contribution", "sum"), estimate=("estimate", "first"))
+    gap = (houses["total"] - np.log(houses["estimate"].astype(float))).abs()
+    bad = gap.isna() | (gap > REASONS_TOLERANCE)
+    worst = float(gap.max()) if len(gap) else 0.0
+    return RuleOutcome(
+        not bad.any(),
+        int(bad.sum()),
+        0,
+        f"largest gap {worst:.3g} in log price over {len(houses)} houses; "
+        f"PIDs off: {houses.index[bad][:5].tolist()}",
+    )
+
+
+def unique_pid_ranks(frame: pd.DataFrame) -> RuleOutcome:
+    duplicated = int(frame.duplicated(["PID", "rank"]).sum())
+    without_base = int((~frame.groupby("PID")["rank"].min().eq(0)).sum())
+    bad = duplicated + without_base
+    return RuleOutcome(
+        bad == 0, bad, 0, f"{duplicated} repeated (PID, rank); {without_base} without a base value"
+    )

@@ -42,6 +42,7 @@ class FlatForest(NamedTuple):
     right: np.ndarray
     is_leaf: np.ndarray
     value: np.ndarray
+    count: np.ndarray  # training rows that reached each node
     missing_left: np.ndarray
     is_categorical: np.ndarray
     category_row: np.ndarray  # each node's row of left_categories (0: an all-False row)
@@ -63,27 +64,35 @@ class FlatForest(NamedTuple):
             columns.insert(0, np.column_stack(coded))
         return np.hstack(columns)
 
+    def goes_left(self, X: np.ndarray, node: np.ndarray) -> np.ndarray:
+        """Whether each row of X (remapped) goes left at its nodes: `node` is (rows, k)."""
+        rows = np.arange(len(X))[:, None]
+        feature = self.feature[node]
+        x = X[rows, feature]
+        missing = np.isnan(x)
+        numeric_left = x <= self.threshold[node]
+        usable = ~missing & (x >= 0) & (x < CATEGORIES)
+        code = np.where(usable, x, 0).astype(np.intp)
+        in_left = usable & self.left_categories[self.category_row[node], code]
+        known = usable & self.known_categories[feature, code]
+        category_left = in_left | (~known & self.missing_left[node])
+        return np.where(
+            missing,
+            self.missing_left[node],
+            np.where(self.is_categorical[node], category_left, numeric_left),
+        )
+
+    def columns(self) -> np.ndarray:
+        """The column of the booster's input matrix each remapped column (a node's feature)
+        is."""
+        return np.concatenate([self.categorical_columns, self.numeric_columns])
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The booster's `predict` of the rows of X (the matrix it was fitted on)."""
         X = self.remapped(X)
-        rows = np.arange(len(X))[:, None]
         node = np.broadcast_to(self.roots, (len(X), len(self.roots))).copy()
         for _ in range(self.depth):
-            feature = self.feature[node]
-            x = X[rows, feature]
-            missing = np.isnan(x)
-            numeric_left = x <= self.threshold[node]
-            usable = ~missing & (x >= 0) & (x < CATEGORIES)
-            code = np.where(usable, x, 0).astype(np.intp)
-            in_left = usable & self.left_categories[self.category_row[node], code]
-            known = usable & self.known_categories[feature, code]
-            category_left = in_left | (~known & self.missing_left[node])
-            go_left = np.where(
-                missing,
-                self.missing_left[node],
-                np.where(self.is_categorical[node], category_left, numeric_left),
-            )
-            step = np.where(go_left, self.left[node], self.right[node])
+            step = np.where(self.goes_left(X, node), self.left[node], self.right[node])
             node = np.where(self.is_leaf[node], node, step)
         leaves = self.value[node]
         total = np.concatenate([np.full((len(X), 1), self.baseline), leaves], axis=1)
@@ -142,6 +151,7 @@ def flat_forest(booster: HistGradientBoostingRegressor) -> FlatForest:
         right=nodes["right"].astype(np.intp) + shift,
         is_leaf=nodes["is_leaf"].astype(bool),
         value=nodes["value"].astype(np.float64),
+        count=nodes["count"].astype(np.float64),
         missing_left=nodes["missing_go_to_left"].astype(bool),
         is_categorical=is_categorical,
         category_row=category_row,

@@ -6,10 +6,12 @@ pyfunc (`HousePriceModel`) whose input is a row shaped like `data/AmesHousing.cs
 column names, absent features as NA, columns the model does not use ignored). It checks the
 rows, turns them into features through the one feature path (`lib.data.features`), and
 returns per house an `estimate` and a `low`-`high` range for a level (default 90%) from the
-fitted estimator and its calibration (`lib.ml.ranges`).
+fitted estimator and its calibration (`lib.ml.ranges`). Asked to explain (param `explain`),
+it adds the log base value and the top reasons of each estimate (`lib.ml.reasons`).
 """
 
 import mlflow
+import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -24,10 +26,19 @@ from housing_assets.lib.ml.ranges import (
     encoded_features,
     shares_encoding,
 )
+from housing_assets.lib.ml.reasons import (
+    Contributions,
+    LinearReasons,
+    encoded_owners,
+    reason_table,
+    tree_contributions,
+    tree_reasons,
+)
 from housing_assets.lib.ml.trees import flat_forest, predict_trees
 
 REQUIRED_COLUMNS = tuple(c for c in AMES_COLUMNS if c in FEATURES)
 OUTPUT_COLUMNS = ("estimate", "low", "high")
+EXPLAIN_COLUMNS = ("base_value", "reasons")
 
 
 def checked_houses(houses: pd.DataFrame, where: str = "the input") -> pd.DataFrame:
@@ -61,10 +72,14 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         calibration: IntervalCalibration,
         level: float = DEFAULT_LEVEL,
         encoding: LookupEncoding | None = None,
+        linear_reasons: LinearReasons | None = None,
     ):
         self.estimator = estimator
         self.calibration = calibration
         self.level = level
+        # A linear family's coefficients and mean training row; a booster's reasons come from
+        # its trees (`explain`).
+        self.linear_reasons = linear_reasons
         # The booster's own preprocessing as lookups (`lib.ml.lookup`): one house is encoded
         # in well under a millisecond instead of the transformer's tens.
         self.encoding = encoding
@@ -81,24 +96,51 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         difficulty = getattr(self.calibration, "difficulty", None)
         is_booster = isinstance(difficulty, HistGradientBoostingRegressor)
         self.difficulty_trees = flat_forest(difficulty) if is_booster else None
+        self.tree_reasons = None  # the booster's paths, grouped on the first `explain`
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state.pop("trees", None)
-        state.pop("difficulty_trees", None)
+        for derived in ("trees", "difficulty_trees", "tree_reasons"):
+            state.pop(derived, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._flatten_trees()
 
-    def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
-        """Estimate, low and high for model features (`lib.data.features.house_features`)."""
+    def encoded(self, X: pd.DataFrame) -> np.ndarray:
         # Champions registered before the lookups have no `encoding` attribute.
         encoding = getattr(self, "encoding", None)
-        encoded = (
-            encoding.transform(X) if encoding is not None else encoded_features(self.estimator, X)
-        )
+        if encoding is not None:
+            return encoding.transform(X)
+        return encoded_features(self.estimator, X)
+
+    def contributions(self, X: pd.DataFrame) -> Contributions:
+        """Each feature's contribution to the log estimate of each house (`lib.ml.reasons`)."""
+        encoded = self.encoded(X)
+        if self.trees is not None:
+            if self.tree_reasons is None:
+                preprocess = self.estimator.regressor_.named_steps["preprocess"]
+                owners = encoded_owners(preprocess, FEATURES)
+                self.tree_reasons = tree_reasons(self.trees, owners, FEATURES)
+            return tree_contributions(self.tree_reasons, self.trees, encoded)
+        reasons = getattr(self, "linear_reasons", None)
+        if reasons is None:
+            raise ValuationInputError(
+                "this model was registered before estimates had reasons; explain is not "
+                "available for it"
+            )
+        return reasons.explain(encoded)
+
+    def reasons(self, X: pd.DataFrame, pid, estimate=None) -> pd.DataFrame:
+        """The reasons table (`lib.ml.reasons.REASON_COLUMNS`) of houses given as features."""
+        if estimate is None:
+            estimate = self.ranges(X)["estimate"].to_numpy()
+        return reason_table(self.contributions(X), estimate, X, pid)
+
+    def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
+        """Estimate, low and high for model features (`lib.data.features.house_features`)."""
+        encoded = self.encoded(X)
         regressor = self.estimator.regressor_[-1]
         estimate = self.estimator.inverse_func(predict_trees(regressor, self.trees, encoded))
         low, high = self.calibration.interval(
@@ -113,5 +155,22 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
     def price(self, houses: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         return self.ranges(self.features(houses), level)
 
+    def explained(self, X: pd.DataFrame, priced: pd.DataFrame) -> pd.DataFrame:
+        """`priced` with each house's log base value and its reasons as a list of records
+        (feature, value, contribution, dollars), largest first, then all other features."""
+        table = self.reasons(X, np.arange(len(X)), priced["estimate"].to_numpy())
+        shown = table[table["rank"] > 0]
+        records = {
+            house: rows.drop(columns=["PID", "rank"]).to_dict(orient="records")
+            for house, rows in shown.groupby("PID", sort=False)
+        }
+        base = float(table["contribution"].iloc[0])
+        return priced.assign(base_value=base, reasons=[records[h] for h in range(len(X))])
+
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
-        return self.price(model_input, (params or {}).get("level"))
+        params = params or {}
+        X = self.features(model_input)
+        priced = self.ranges(X, params.get("level"))
+        if params.get("explain"):
+            priced = self.explained(X, priced)
+        return priced

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold
 
+from housing_assets.lib.data.features import FEATURES
 from housing_assets.lib.ml.families import FAMILIES, ModelFamily, family
 from housing_assets.lib.ml.fitting import FIT_JOBS, fit_all, workers
 from housing_assets.lib.ml.metrics import interval_metrics, regression_metrics
@@ -43,6 +44,7 @@ from housing_assets.lib.ml.ranges import (
     price_encoding,
     shares_encoding,
 )
+from housing_assets.lib.ml.reasons import LinearReasons, linear_reasons
 from housing_assets.lib.ml.ratio_study import (
     BACKTEST_SCOPE,
     SCORED_COLUMNS,
@@ -247,7 +249,10 @@ def train_model(
     calibrations = calibrate(fitted, jobs)
     estimator = fitted.estimator
     params.update(fam.fitted_params(estimator), fit_rows=len(fitted.X_fit))
-    valuation = HousePriceModel(estimator, calibrations.served, level, price_encoding(estimator))
+    valuation = HousePriceModel(
+        estimator, calibrations.served, level, price_encoding(estimator),
+        explainable_linear(estimator, fitted.X_fit),
+    )  # fmt: skip
     test = valuation.ranges(split.X_test, level)
     predictions = test["estimate"].to_numpy()
     # The training-part score is taken on the rows the model was fitted on.
@@ -272,6 +277,14 @@ def train_model(
     return TrainedModel(
         fam, estimator, valuation, params, metrics, predictions, len(split.X_train), scored
     )
+
+
+def explainable_linear(estimator, X_fit: pd.DataFrame) -> LinearReasons | None:
+    """The reasons of a family whose last step is linear (coefficients); a booster's come
+    from its trees instead (`lib.ml.reasons`)."""
+    if not hasattr(estimator.regressor_[-1], "coef_"):
+        return None
+    return linear_reasons(estimator, X_fit, FEATURES)
 
 
 class Promotion(NamedTuple):
