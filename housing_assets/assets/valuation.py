@@ -34,12 +34,12 @@ from housing_assets.lib.analysis.ratio_report import (
 )
 from housing_assets.lib.analysis.report import write_report
 from housing_assets.lib.data.cleaning import sales
+from housing_assets.lib.data.frames import fixed_sample
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.metrics import priced_accuracy
 from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
 from housing_assets.lib.ml.split import split_index
-from housing_assets.lib.data.frames import fixed_sample
 from housing_assets.lib.registry.champion import (
     current_champion,
     load_champion,

@@ -54,9 +54,7 @@ def encoded_owners(preprocess, features: tuple[str, ...]) -> np.ndarray:
     owners = []
     for name in preprocess.get_feature_names_out():
         column = name.split("__", 1)[1]
-        matches = [
-            i for i, f in enumerate(features) if column == f or column.startswith(f + "_")
-        ]
+        matches = [i for i, f in enumerate(features) if column == f or column.startswith(f + "_")]
         if not matches:
             raise ValueError(f"encoded column {name!r} names none of the model's features")
         owners.append(max(matches, key=lambda i: len(features[i])))
@@ -83,7 +81,9 @@ class LinearReasons(NamedTuple):
     def explain(self, encoded: np.ndarray) -> Contributions:
         columns = (np.asarray(encoded, dtype=float) - self.centre) * self.coef
         base = float(self.intercept + self.coef @ self.centre)
-        return Contributions(base, by_feature(columns, self.owners, len(self.features)), self.features)
+        return Contributions(
+            base, by_feature(columns, self.owners, len(self.features)), self.features
+        )
 
 
 def linear_reasons(estimator, X_fit: pd.DataFrame, features: tuple[str, ...]) -> LinearReasons:
@@ -203,12 +203,16 @@ def _group_contributions(group: PathGroup, decisions: np.ndarray, out: np.ndarra
             unwound += weights[k - 1] * q
         weighted = np.where(one[i] > 0, unwound, divided)
         phi = group.value * (one[i] - z) * weighted  # (houses, leaves)
-        scatter = np.zeros((count, out.shape[1]))
-        scatter[np.arange(count), group.column[:, i]] = 1.0
-        out += phi @ scatter
+        # summed per column in a fixed order (a BLAS product's order depends on its threads)
+        order = np.argsort(group.column[:, i], kind="stable")
+        column = group.column[order, i]
+        starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+        out[:, column[starts]] += np.add.reduceat(phi[:, order], starts, axis=1)
 
 
-def tree_contributions(reasons: TreeReasons, forest: FlatForest, encoded: np.ndarray) -> Contributions:
+def tree_contributions(
+    reasons: TreeReasons, forest: FlatForest, encoded: np.ndarray
+) -> Contributions:
     """Exact path-dependent SHAP values of the booster for rows of its input matrix."""
     encoded = np.asarray(encoded, dtype=float)
     columns = np.zeros((len(encoded), len(reasons.owners)))

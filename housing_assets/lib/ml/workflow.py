@@ -44,13 +44,13 @@ from housing_assets.lib.ml.ranges import (
     price_encoding,
     shares_encoding,
 )
-from housing_assets.lib.ml.reasons import LinearReasons, linear_reasons
 from housing_assets.lib.ml.ratio_study import (
     BACKTEST_SCOPE,
     SCORED_COLUMNS,
     TEST_SCOPE,
     ratio_statistics,
 )
+from housing_assets.lib.ml.reasons import LinearReasons, linear_reasons
 from housing_assets.lib.ml.split import RANDOM_STATE, Split, sample_rows
 from housing_assets.lib.ml.valuation import HousePriceModel
 from housing_assets.lib.registry.champion import (
