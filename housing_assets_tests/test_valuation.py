@@ -189,6 +189,37 @@ def test_the_scoring_server_prices_one_raw_house(scoring_server, ames_csv):
 
 
 @pytest.mark.e2e
+def test_the_scoring_server_explains_an_estimate_when_asked(scoring_server, ames_csv):
+    """With `explain`, each house comes back with its log base value and its reasons: the ten
+    largest contributions then all other features, adding up to the estimate in log price and
+    in dollars, as the local pyfunc gives them."""
+    import math
+
+    from housing_assets.lib.ml.reasons import OTHER_FEATURES, TOP_REASONS
+
+    records = house_records(ames_csv, rows=2)
+    answer = requests.post(
+        f"{scoring_server}/invocations",
+        json={"dataframe_records": records, "params": {"explain": True}},
+    )
+    assert answer.status_code == 200, answer.text
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    local = model.predict(pd.DataFrame(records), params={"explain": True})
+    for priced, (_, mine) in zip(answer.json()["predictions"], local.iterrows(), strict=True):
+        reasons = priced["reasons"]
+        assert len(reasons) == TOP_REASONS + 1 and reasons[-1]["feature"] == OTHER_FEATURES
+        assert set(reasons[0]) == {"feature", "value", "contribution", "dollars"}
+        total = priced["base_value"] + sum(r["contribution"] for r in reasons)
+        assert total == pytest.approx(math.log(priced["estimate"]), abs=1e-6)
+        dollars = math.exp(priced["base_value"]) + sum(r["dollars"] for r in reasons)
+        assert dollars == pytest.approx(priced["estimate"], rel=1e-9)
+        assert [r["feature"] for r in reasons] == [r["feature"] for r in mine["reasons"]]
+        assert priced["estimate"] == pytest.approx(mine["estimate"], rel=1e-9)
+    plain = requests.post(f"{scoring_server}/invocations", json={"dataframe_records": records})
+    assert set(plain.json()["predictions"][0]) == {"estimate", "low", "high"}
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("body", "named"),
     [
