@@ -153,6 +153,13 @@ REASON_RULES = (
     DataRule("unique_pid_rank", quality.unique_pid_ranks,
              "Each house has each rank once, the base value (rank 0) among them.", blocking=True),
 )  # fmt: skip
+COMPARABLE_RULES = (
+    DataRule("comps_are_known_sales", quality.comps_are_known_sales,
+             "No comp is its subject or a test-split house: comps are known (training) sales.",
+             blocking=True),
+    DataRule("comps_sold_in_the_year_before", quality.comps_sold_within_window,
+             "Each comp sold 1 to 12 months before its subject's valuation date.", blocking=True),
+)  # fmt: skip
 DRIFT_CHECK = "no_drift_against_reference"
 
 

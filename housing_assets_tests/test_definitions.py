@@ -27,6 +27,7 @@ def test_asset_keys_groups_and_deps():
         **dict.fromkeys(EDA_TABLES, "data_pipeline"),
         "price_estimates": "valuation",
         "price_reasons": "valuation",
+        "price_comparables": "valuation",
         "ratio_study": "valuation",
     }
     parents = {
@@ -43,8 +44,9 @@ def test_asset_keys_groups_and_deps():
     assert parents["price_estimates"] == {
         "raw_housing", "cleaned_housing", "linear_price_model", "boosted_price_model",
     }  # fmt: skip
-    # the reasons explain the estimates the champion made, house by house
+    # the reasons and comparables explain the estimates the champion made, house by house
     assert parents["price_reasons"] == {"raw_housing", "price_estimates"}
+    assert parents["price_comparables"] == {"raw_housing", "price_estimates"}
     # the ratio study reads the models' scored sales from their MLflow runs, after the champion
     # has priced the valuations
     assert parents["ratio_study"] == {
@@ -73,7 +75,7 @@ def test_every_warehouse_table_is_an_asset(pipeline_run):
         staged = connection.execute(
             "select count(*) from duckdb_tables() where schema_name = 'housing_staging'"
         ).fetchone()[0]
-    assert len(tables) == 16 and staged == 0
+    assert len(tables) == 17 and staged == 0
     assert set(tables) - keys == set(), "tables that are not assets of the code location"
     for table in tables:
         event = instance.get_latest_materialization_event(dg.AssetKey(table))

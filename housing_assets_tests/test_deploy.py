@@ -51,12 +51,12 @@ BIN = Path(sys.executable).parent
 ASSETS = {
     "raw_housing", "cleaned_housing", "drift_reference", "encoded_housing", "eda_report",
     *EDA_TABLES, "linear_price_model", "boosted_price_model", "price_estimates", "price_reasons",
-    "ratio_study",
+    "price_comparables", "ratio_study",
 }  # fmt: skip
 # drift_reference is pinned by the first run and kept by the later ones
 LATER_RUN_ASSETS = ASSETS - {"drift_reference"}
-# raw 5, cleaned 4, each model 4, price estimates 2, price reasons 2, ratio study 9
-CHECK_EVALUATIONS_PER_RUN = 30
+# raw 5, cleaned 4, each model 4, price estimates 2, reasons 2, comparables 2, ratio study 9
+CHECK_EVALUATIONS_PER_RUN = 32
 MODEL = "ames-sale-price"
 SCHEDULE = "housing_pipeline_schedule"
 RUN_TIMEOUT = 420

@@ -29,12 +29,12 @@ pytestmark = pytest.mark.e2e
 ASSETS = {
     "raw_housing", "cleaned_housing", "drift_reference", "encoded_housing", "eda_report",
     *EDA_TABLES, "linear_price_model", "boosted_price_model", "price_estimates", "price_reasons",
-    "ratio_study",
+    "price_comparables", "ratio_study",
 }  # fmt: skip
 FRESH_ASSETS = {"linear_price_model", "boosted_price_model", "price_estimates"}
 CHECKS_PER_ASSET = {
     "raw_housing": 5, "cleaned_housing": 4, "linear_price_model": 4, "boosted_price_model": 4,
-    "price_estimates": 2, "price_reasons": 2, "ratio_study": 9,
+    "price_estimates": 2, "price_reasons": 2, "price_comparables": 2, "ratio_study": 9,
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from housing_assets import settings
 from housing_assets.checks import (
     CHAMPION_STUDY_MODEL,
+    COMPARABLE_RULES,
     ESTIMATE_RULES,
     REASON_RULES,
     audited_output,
@@ -35,11 +36,13 @@ from housing_assets.lib.analysis.ratio_report import (
 from housing_assets.lib.analysis.report import write_report
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.data.frames import fixed_sample
+from housing_assets.lib.ml.comparables import MIN_COMPS, implied_values
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.metrics import priced_accuracy
-from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE
+from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE, ratio_statistics
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
-from housing_assets.lib.ml.split import split_index
+from housing_assets.lib.ml.split import split_index, split_sales
+from housing_assets.lib.ml.workflow import known_sales
 from housing_assets.lib.registry.champion import (
     current_champion,
     load_champion,
@@ -124,25 +127,41 @@ def price_estimates(
 
 REASONS_KEY = dg.AssetKey("price_reasons")
 REASON_CHECKS = data_check_specs(REASONS_KEY, REASON_RULES)
-# Above this many subjects, the reasons are those of a fixed random sample of them.
-REASONS_MAX_ROWS = 2_000
+COMPARABLES_KEY = dg.AssetKey("price_comparables")
+COMPARABLE_CHECKS = data_check_specs(COMPARABLES_KEY, COMPARABLE_RULES)
+# Above this many subjects, reasons and comparables are those of a fixed random sample.
+EXPLAINED_MAX_ROWS = 2_000
 
 
-@dg.asset(
-    group_name="valuation",
-    kinds={"mlflow", "pandas", "duckdb"},
-    check_specs=REASON_CHECKS,
+@dg.multi_asset(
+    outs={
+        REASONS_KEY.to_python_identifier(): dg.AssetOut(
+            key=REASONS_KEY,
+            group_name="valuation",
+            kinds={"mlflow", "pandas", "duckdb"},
+            description="Why each estimate of price_estimates is what it is: its base value, "
+            "its ten largest feature contributions (log price and dollars) and one row for all "
+            "other features.",
+        ),
+        COMPARABLES_KEY.to_python_identifier(): dg.AssetOut(
+            key=COMPARABLES_KEY,
+            group_name="valuation",
+            kinds={"mlflow", "pandas", "duckdb"},
+            description="3 to 6 comparable known sales for each estimate of price_estimates, "
+            "adjusted by the model, and the comps-implied value.",
+        ),
+    },
+    check_specs=[*REASON_CHECKS, *COMPARABLE_CHECKS],
 )
-def price_reasons(
+def explained_estimates(
     context: dg.AssetExecutionContext,
     subjects: SubjectsSource,
     mlflow: MlflowTracking,
     raw_housing: pd.DataFrame,
     price_estimates: pd.DataFrame,
 ) -> Iterator:
-    """Why each estimate of price_estimates is what it is: its base value, its ten largest
-    feature contributions (log price and dollars) and one row for all other features, from
-    the model version that priced it."""
+    """The reasons and the comparable sales of the estimates in price_estimates, from the
+    model version that priced them (one step: both read the houses' contributions)."""
     versions = price_estimates["model_version"].unique()
     if len(versions) != 1:
         raise dg.Failure(f"price_estimates holds {len(versions)} model versions: {list(versions)}")
@@ -150,29 +169,89 @@ def price_reasons(
     model = load_registered(mlflow.client(), settings.REGISTERED_MODEL, str(version))
     valuation = model.unwrap_python_model()
     houses, origin = subject_houses(subjects, raw_housing)
-    houses = houses[houses["PID"].isin(price_estimates["PID"])]
-    explained = fixed_sample(houses, REASONS_MAX_ROWS)
+    houses = fixed_sample(houses[houses["PID"].isin(price_estimates["PID"])], EXPLAINED_MAX_ROWS)
     estimates = price_estimates.set_index("PID")["estimate"]
-    X = valuation.features(explained)
-    table = valuation.reasons(X, explained["PID"], estimates.loc[explained["PID"]].to_numpy())
+    estimate = estimates.loc[houses["PID"]].to_numpy()
+    X = valuation.features(houses)
+    contributions = valuation.contributions(X)
+    reasons = valuation.reasons(X, houses["PID"], estimate, contributions)
     context.log.info(
-        f"Reasons for {table['PID'].nunique()} of {len(price_estimates)} estimates "
+        f"Reasons for {reasons['PID'].nunique()} of {len(price_estimates)} estimates "
         f"({origin}) from {settings.REGISTERED_MODEL} v{version}"
     )
-    shown = table[table["PID"] == table["PID"].iloc[0]]
     output = dg.Output(
-        table,
+        reasons,
+        output_name=REASONS_KEY.to_python_identifier(),
         metadata={
-            **table_metadata(table),
+            **table_metadata(reasons),
             "model_version": version,
-            "explained_houses": int(table["PID"].nunique()),
+            "explained_houses": int(reasons["PID"].nunique()),
             "subjects": origin,
-            "first_house": markdown_table(shown, index=False),
+            "first_house": markdown_table(
+                reasons[reasons["PID"] == reasons["PID"].iloc[0]], index=False
+            ),
         },
     )
-    audited = table.assign(estimate=table["PID"].map(estimates))
+    audited = reasons.assign(estimate=reasons["PID"].map(estimates))
     results = data_check_results(REASONS_KEY, REASON_RULES, audited)
     yield from audited_output(REASONS_KEY, REASON_CHECKS, results, output)
+
+    comparables = comparable_sales(
+        context, valuation, raw_housing, X, houses, estimate, contributions
+    )
+    _, test = split_index(sales(raw_housing))
+    tested = set(sales(raw_housing).loc[test, "PID"])
+    audited = comparables.assign(comp_in_test_split=comparables["comp_pid"].isin(tested))
+    results = data_check_results(COMPARABLES_KEY, COMPARABLE_RULES, audited)
+    output = dg.Output(
+        comparables,
+        output_name=COMPARABLES_KEY.to_python_identifier(),
+        metadata={
+            **table_metadata(comparables),
+            "model_version": version,
+            **comparables_accuracy(comparables, houses),
+            "first_house": markdown_table(
+                comparables[comparables["PID"] == comparables["PID"].iloc[0]], index=False
+            ) if len(comparables) else "no comparables",
+        },
+    )  # fmt: skip
+    yield from audited_output(COMPARABLES_KEY, COMPARABLE_CHECKS, results, output)
+
+
+def comparable_sales(context, valuation, raw_housing, X, houses, estimate, contributions):
+    """The comparables of the explained houses, from the known sales the champion stores, or
+    for a champion registered before comparables, the training split of this run's sales."""
+    pool = getattr(valuation, "pool", None)
+    if pool is None:
+        context.log.warning(
+            "The champion stores no known sales; comparables come from this run's training split"
+        )
+        pool = known_sales(split_sales(raw_housing))
+    return valuation.comparables_from(pool, X, houses["PID"], estimate, contributions)
+
+
+def comparables_accuracy(comparables: pd.DataFrame, houses: pd.DataFrame) -> dict[str, float]:
+    """How good the comps-implied value is by itself, beside the model's estimate, on the
+    subjects that have comps and a sale price: COD and median APE."""
+    implied = implied_values(comparables)
+    price = houses.set_index("PID")["SalePrice"].astype(float).reindex(implied.index)
+    known = price.notna() & (price > 0)
+    figures = {
+        "subjects_with_comps": int(len(implied)),
+        "subjects_with_3_comps": int((implied["comps"] >= MIN_COMPS).sum()),
+        "subjects": int(len(houses)),
+        "flagged_share": float(comparables["flagged"].mean()) if len(comparables) else 0.0,
+    }
+    if known.sum() >= 1:
+        comps = ratio_statistics(implied["implied_value"][known], price[known])
+        model = ratio_statistics(implied["estimate"][known], price[known])
+        figures.update(
+            comps_implied_cod=comps["cod"],
+            comps_implied_median_ape=comps["median_ape"],
+            model_cod_same_subjects=model["cod"],
+            model_median_ape_same_subjects=model["median_ape"],
+        )
+    return figures
 
 
 RATIO_KEY = dg.AssetKey("ratio_study")

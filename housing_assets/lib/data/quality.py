@@ -104,3 +104,28 @@ def unique_pid_ranks(frame: pd.DataFrame) -> RuleOutcome:
     return RuleOutcome(
         bad == 0, bad, 0, f"{duplicated} repeated (PID, rank); {without_base} without a base value"
     )
+
+
+def comps_are_known_sales(frame: pd.DataFrame) -> RuleOutcome:
+    """No comp is its subject or a test-split house (`comp_in_test_split` beside each row)."""
+    itself = frame["comp_pid"] == frame["PID"]
+    tested = frame["comp_in_test_split"].astype(bool)
+    bad = itself | tested
+    return RuleOutcome(
+        not bad.any(),
+        int(bad.sum()),
+        0,
+        f"{int(itself.sum())} comp(s) that are their subject, {int(tested.sum())} from the "
+        f"test split; first: {frame.loc[bad, ['PID', 'comp_pid']].head(3).to_dict('records')}",
+    )
+
+
+def comps_sold_within_window(frame: pd.DataFrame, months: int = 12) -> RuleOutcome:
+    """Each comp sold 1 to `months` months before its subject's valuation date."""
+    bad = (frame["months_before"] < 1) | (frame["months_before"] > months)
+    return RuleOutcome(
+        not bad.any(),
+        int(bad.sum()),
+        0,
+        f"{int(bad.sum())} comp(s) sold outside 1-{months} months before their subject",
+    )

@@ -7,7 +7,9 @@ column names, absent features as NA, columns the model does not use ignored). It
 rows, turns them into features through the one feature path (`lib.data.features`), and
 returns per house an `estimate` and a `low`-`high` range for a level (default 90%) from the
 fitted estimator and its calibration (`lib.ml.ranges`). Asked to explain (param `explain`),
-it adds the log base value and the top reasons of each estimate (`lib.ml.reasons`).
+it adds the log base value and the top reasons of each estimate (`lib.ml.reasons`); asked
+for comparables (param `comparables`), the comparable sales with the model's adjustments and
+the comps-implied value (`lib.ml.comparables`).
 """
 
 import mlflow
@@ -18,6 +20,12 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
 from housing_assets.lib.data.features import FEATURES, house_features
 from housing_assets.lib.data.ingest import numbers_from_text
+from housing_assets.lib.ml.comparables import (
+    ComparablePool,
+    choose,
+    comparables_table,
+    implied_values,
+)
 from housing_assets.lib.ml.lookup import LookupEncoding
 from housing_assets.lib.ml.ranges import (
     DEFAULT_LEVEL,
@@ -39,6 +47,7 @@ from housing_assets.lib.ml.trees import flat_forest, predict_trees
 REQUIRED_COLUMNS = tuple(c for c in AMES_COLUMNS if c in FEATURES)
 OUTPUT_COLUMNS = ("estimate", "low", "high")
 EXPLAIN_COLUMNS = ("base_value", "reasons")
+COMPARABLES_COLUMNS = ("implied_value", "comparables")
 
 
 def checked_houses(houses: pd.DataFrame, where: str = "the input") -> pd.DataFrame:
@@ -73,6 +82,7 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         level: float = DEFAULT_LEVEL,
         encoding: LookupEncoding | None = None,
         linear_reasons: LinearReasons | None = None,
+        pool: ComparablePool | None = None,
     ):
         self.estimator = estimator
         self.calibration = calibration
@@ -80,6 +90,8 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         # A linear family's coefficients and mean training row; a booster's reasons come from
         # its trees (`explain`).
         self.linear_reasons = linear_reasons
+        # The known sales (training split) comparables are chosen from.
+        self.pool = pool
         # The booster's own preprocessing as lookups (`lib.ml.lookup`): one house is encoded
         # in well under a millisecond instead of the transformer's tens.
         self.encoding = encoding
@@ -132,11 +144,55 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
             )
         return reasons.explain(encoded)
 
-    def reasons(self, X: pd.DataFrame, pid, estimate=None) -> pd.DataFrame:
+    def reasons(
+        self, X: pd.DataFrame, pid, estimate=None, contributions: Contributions | None = None
+    ) -> pd.DataFrame:
         """The reasons table (`lib.ml.reasons.REASON_COLUMNS`) of houses given as features."""
         if estimate is None:
             estimate = self.ranges(X)["estimate"].to_numpy()
-        return reason_table(self.contributions(X), estimate, X, pid)
+        if contributions is None:
+            contributions = self.contributions(X)
+        return reason_table(contributions, estimate, X, pid)
+
+    def comparables(
+        self,
+        X: pd.DataFrame,
+        pid,
+        estimate,
+        contributions: Contributions | None = None,
+        own_pid=None,
+    ) -> pd.DataFrame:
+        """The comparables table (`lib.ml.comparables.COMPARABLE_COLUMNS`) of houses given as
+        features, with their estimates (and contributions, if already computed), keyed by
+        `pid`; `own_pid` (default `pid`) are the parcel ids no comp of theirs may have."""
+        pool = getattr(self, "pool", None)
+        if pool is None:
+            raise ValuationInputError(
+                "this model was registered before estimates had comparables; they are not "
+                "available for it"
+            )
+        return self.comparables_from(pool, X, pid, estimate, contributions, own_pid)
+
+    def comparables_from(
+        self,
+        pool: ComparablePool,
+        X,
+        pid,
+        estimate,
+        contributions: Contributions | None = None,
+        own_pid=None,
+    ) -> pd.DataFrame:
+        chosen = choose(pool, X, pid if own_pid is None else own_pid)
+        used, position = np.unique(chosen.comp, return_inverse=True)
+        comps = pool.X.iloc[used]
+        comp_estimate = self.ranges(comps)["estimate"].to_numpy()[position]
+        comp_contributions = self.contributions(comps)
+        comp_contributions = comp_contributions._replace(values=comp_contributions.values[position])
+        if contributions is None:
+            contributions = self.contributions(X)
+        return comparables_table(
+            pool, chosen, pid, estimate, comp_estimate, contributions, comp_contributions
+        )
 
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         """Estimate, low and high for model features (`lib.data.features.house_features`)."""
@@ -167,10 +223,34 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         base = float(table["contribution"].iloc[0])
         return priced.assign(base_value=base, reasons=[records[h] for h in range(len(X))])
 
+    def with_comparables(self, X: pd.DataFrame, priced: pd.DataFrame, own_pid) -> pd.DataFrame:
+        """`priced` with each house's comps-implied value and its comparables as a list of
+        records (empty, and the value NaN, for a house with none). `own_pid`: the houses'
+        parcel ids where the request gives them, so a known sale is not its own comp."""
+        houses = np.arange(len(X))
+        table = self.comparables(
+            X, houses, priced["estimate"].to_numpy(), own_pid=np.asarray(own_pid, dtype=float)
+        )
+        records = {
+            house: rows.drop(columns=["PID", "subject_estimate", "implied_value"]).to_dict(
+                orient="records"
+            )
+            for house, rows in table.groupby("PID", sort=False)
+        }
+        implied = implied_values(table)["implied_value"]
+        return priced.assign(
+            implied_value=implied.reindex(houses).to_numpy(),
+            comparables=[records.get(h, []) for h in houses],
+        )
+
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         params = params or {}
         X = self.features(model_input)
         priced = self.ranges(X, params.get("level"))
         if params.get("explain"):
             priced = self.explained(X, priced)
+        if params.get("comparables"):
+            given = model_input["PID"] if "PID" in model_input else pd.Series(np.nan, X.index)
+            own = pd.to_numeric(given, errors="coerce").to_numpy(dtype=float)
+            priced = self.with_comparables(X, priced, own)
         return priced

@@ -31,6 +31,7 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold
 
 from housing_assets.lib.data.features import FEATURES
+from housing_assets.lib.ml.comparables import ComparablePool, comparable_pool
 from housing_assets.lib.ml.families import FAMILIES, ModelFamily, family
 from housing_assets.lib.ml.fitting import FIT_JOBS, fit_all, workers
 from housing_assets.lib.ml.metrics import interval_metrics, regression_metrics
@@ -71,6 +72,8 @@ BACKTEST_YEAR = 2010
 # A tuning run's grid search: 3 folds on a fixed sample of the training split.
 TUNING_FOLDS = 3
 TUNING_MAX_ROWS = 3_000
+# Above this many training sales, comparables come from a fixed random sample of them.
+POOL_MAX_ROWS = 20_000
 
 
 class TrainedModel(NamedTuple):
@@ -251,7 +254,7 @@ def train_model(
     params.update(fam.fitted_params(estimator), fit_rows=len(fitted.X_fit))
     valuation = HousePriceModel(
         estimator, calibrations.served, level, price_encoding(estimator),
-        explainable_linear(estimator, fitted.X_fit),
+        explainable_linear(estimator, fitted.X_fit), known_sales(split),
     )  # fmt: skip
     test = valuation.ranges(split.X_test, level)
     predictions = test["estimate"].to_numpy()
@@ -277,6 +280,14 @@ def train_model(
     return TrainedModel(
         fam, estimator, valuation, params, metrics, predictions, len(split.X_train), scored
     )
+
+
+def known_sales(split: Split) -> ComparablePool:
+    """The training split's sales (a fixed sample above POOL_MAX_ROWS), where comparables
+    come from."""
+    X, y = sample_rows(split.X_train, split.y_train, POOL_MAX_ROWS)
+    pid = split.pid.loc[X.index] if split.pid is not None else X.index
+    return comparable_pool(X, y, pid.to_numpy())
 
 
 def explainable_linear(estimator, X_fit: pd.DataFrame) -> LinearReasons | None:

@@ -120,8 +120,9 @@ def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str)
 
 
 def valuation_signature() -> ModelSignature:
-    """Input: a row of the source file (De Cock's names); output: estimate, low, high (and
-    with param `explain`, base_value and reasons).
+    """Input: a row of the source file (De Cock's names); output: estimate, low, high (with
+    param `explain`, also base_value and reasons; with `comparables`, implied_value and
+    comparables).
 
     Columns are typed Any: a house arrives as the file or a JSON request writes it (1710, 1710.0
     or "1710"; NA as null), which MLflow's typed columns would refuse (it will not even widen an
@@ -131,7 +132,11 @@ def valuation_signature() -> ModelSignature:
     inputs = Schema([ColSpec(AnyType(), c, required=c in REQUIRED_COLUMNS) for c in AMES_COLUMNS])
     outputs = Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS])
     params = ParamSchema(
-        [ParamSpec("level", "double", DEFAULT_LEVEL), ParamSpec("explain", "boolean", False)]
+        [
+            ParamSpec("level", "double", DEFAULT_LEVEL),
+            ParamSpec("explain", "boolean", False),
+            ParamSpec("comparables", "boolean", False),
+        ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
