@@ -67,7 +67,7 @@ def test_comps_are_earlier_sales_of_the_year_before_in_the_same_market_first():
 def test_adjustments_add_up_and_the_implied_value_leans_on_the_least_adjusted():
     pool = comparable_pool(POOL, pd.Series(POOL_PRICE), np.arange(100, 107))
     chosen = choose(pool, SUBJECT, np.array([999]))
-    features = ("size", "age")
+    features = ("Gr Liv Area", "House Age")  # two line items: living area, age
     subject = Contributions(12.0, np.array([[0.10, 0.00]]), features)
     # comp 0: the same house (no adjustment); comp 3: -0.05 size; comp 4: +0.20 size, -0.30 age
     comps = Contributions(12.0, np.array([[0.10, 0.0], [0.05, 0.0], [-0.10, 0.30]]), features)

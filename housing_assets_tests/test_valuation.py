@@ -220,6 +220,33 @@ def test_the_scoring_server_explains_an_estimate_when_asked(scoring_server, ames
 
 
 @pytest.mark.e2e
+def test_the_scoring_server_returns_comparables_when_asked(scoring_server, ames_csv):
+    """With `comparables`, each house comes back with up to 6 earlier known sales adjusted by
+    the model and the comps-implied value, as the local pyfunc gives them. The file's first
+    houses are training sales themselves: the request's PID keeps each from being its own
+    comp."""
+    records = house_records(ames_csv, rows=2)
+    answer = requests.post(
+        f"{scoring_server}/invocations",
+        json={"dataframe_records": records, "params": {"comparables": True}},
+    )
+    assert answer.status_code == 200, answer.text
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    local = model.predict(pd.DataFrame(records), params={"comparables": True})
+    for record, priced, (_, mine) in zip(
+        records, answer.json()["predictions"], local.iterrows(), strict=True
+    ):
+        comps = priced["comparables"]
+        assert 3 <= len(comps) <= 6
+        assert all(int(c["comp_pid"]) != int(record["PID"]) for c in comps)
+        assert all(1 <= c["months_before"] <= 12 for c in comps)
+        assert [c["comp_pid"] for c in comps] == [c["comp_pid"] for c in mine["comparables"]]
+        weighted = sum(c["weight"] * c["adjusted_price"] for c in comps)
+        assert priced["implied_value"] == pytest.approx(weighted, rel=1e-9)
+        assert "reasons" not in priced
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("body", "named"),
     [

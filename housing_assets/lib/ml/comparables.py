@@ -16,10 +16,14 @@ house.
   each in units of its spread in the pool.
 
 Each comp is adjusted by the model for how it differs from the subject: its price times
-model(subject) / model(comp). The net adjustment is that ratio minus 1; the gross adjustment
-sums the sizes of the per-feature adjustments, which are the differences of the two houses'
-contributions (`lib.ml.reasons`; both have the same base) split into dollars as the reasons
-are. A comp is flagged above `MAX_NET` net or `MAX_GROSS` gross adjustment. The
+model(subject) / model(comp). The net adjustment is that ratio minus 1. The gross adjustment
+sums the sizes of the adjustments per line item of an appraiser's grid (`LINE_ITEMS`: sale
+terms, date, location, site, design, quality, age and condition, living area and rooms,
+basement, heating, garage, porches and extras): each is the difference of the two houses'
+contributions (`lib.ml.reasons`; both have the same base) over the item's features, split
+into dollars as the reasons are. Summing per feature instead would count as adjustments the
+offsetting moves of features that measure the same thing (living area, total area and
+quality x area). A comp is flagged above `MAX_NET` net or `MAX_GROSS` gross adjustment. The
 comps-implied value is the mean of the adjusted prices weighted by 1 / gross adjustment (an
 appraiser's reconciliation leans on the least-adjusted comps), floored at `MIN_GROSS`.
 """
@@ -40,6 +44,54 @@ MIN_GROSS = 0.01
 # How many competing neighbourhoods may be added to reach MIN_COMPS.
 MAX_COMPETITORS = 3
 SIMILARITY = ("log living area", "age", "overall quality")
+LINE_ITEMS = {
+    "sale terms": ("Sale Type", "Sale Condition"),
+    "date of sale": ("Mo Sold", "Yr Sold"),
+    "location": ("Neighborhood", "MS Zoning", "Condition 1", "Condition 2", "Street", "Alley"),
+    "site": (
+        "Lot Frontage", "Lot Area", "Lot Shape", "Land Slope", "Land Contour", "Lot Config",
+        "Utilities", "Paved Drive", "Fence",
+    ),
+    "design": (
+        "MS SubClass", "Bldg Type", "House Style", "Roof Style", "Roof Matl", "Exterior 1st",
+        "Exterior 2nd", "Mas Vnr Type", "Mas Vnr Area", "Foundation",
+    ),
+    "quality": (
+        "Overall Qual", "Exter Qual", "Kitchen Qual", "Qual x Living Area", "Qual x Total SF",
+    ),
+    "age and condition": (
+        "Year Built", "Year Remod/Add", "House Age", "Years Since Remodel", "Overall Cond",
+        "Exter Cond", "Functional",
+    ),
+    "living area and rooms": (
+        "Gr Liv Area", "1st Flr SF", "2nd Flr SF", "Low Qual Fin SF", "Total SF",
+        "TotRms AbvGrd", "Bedroom AbvGr", "Kitchen AbvGr", "Full Bath", "Half Bath",
+        "Total Bathrooms",
+    ),
+    "basement": (
+        "Total Bsmt SF", "BsmtFin SF 1", "BsmtFin SF 2", "Bsmt Unf SF", "Bsmt Qual",
+        "Bsmt Cond", "Bsmt Exposure", "BsmtFin Type 1", "BsmtFin Type 2", "Bsmt Full Bath",
+        "Bsmt Half Bath",
+    ),
+    "heating": ("Heating", "Heating QC", "Central Air", "Electrical", "Fireplaces", "Fireplace Qu"),
+    "garage": (
+        "Garage Yr Blt", "Garage Cars", "Garage Area", "Garage Qual", "Garage Cond",
+        "Garage Finish", "Garage Type",
+    ),
+    "porches and extras": (
+        "Wood Deck SF", "Open Porch SF", "Enclosed Porch", "3Ssn Porch", "Screen Porch",
+        "Total Porch SF", "Pool Area", "Pool QC", "Misc Val", "Misc Feature",
+    ),
+}  # fmt: skip
+OTHER_ITEM = "other"
+
+
+def line_items(features: tuple[str, ...]) -> np.ndarray:
+    """The line item (index into LINE_ITEMS, then OTHER_ITEM) of each feature."""
+    index = {f: i for i, item in enumerate(LINE_ITEMS.values()) for f in item}
+    return np.array([index.get(f, len(LINE_ITEMS)) for f in features], dtype=np.intp)
+
+
 COMPARABLE_COLUMNS = (
     "PID", "comp_rank", "comp_pid", "comp_neighborhood", "comp_sold", "months_before",
     "distance", "comp_price", "subject_estimate", "comp_estimate", "adjustment",
@@ -154,7 +206,9 @@ def comparables_table(
     # per-feature adjustments in log price, then in dollars (they sum to adjusted - price)
     difference = subject_contributions.values[chosen.subject] - comp_contributions.values
     dollars = difference * logarithmic_mean(adjusted, price)[:, None]
-    gross = np.abs(dollars).sum(axis=1) / price
+    items = np.zeros((len(dollars), len(LINE_ITEMS) + 1))
+    np.add.at(items.T, line_items(subject_contributions.features), dollars.T)
+    gross = np.abs(items).sum(axis=1) / price
     net = adjusted / price - 1
     month = pool.month[chosen.comp].astype(int)
     table = pd.DataFrame(
