@@ -1,6 +1,8 @@
 """`housing-api`: the GraphQL client from a shell. One subcommand per client function, JSON out.
 
 The output is the client's return value as JSON on stdout, so it pipes into `jq` or a script.
+`value` is the exception: it prices houses locally (`housing_assets.api.value`) and prints a
+valuation a person reads, or JSON with `--json`.
 Failures are one line on stderr, `error: ...`, with exit code 1 (2 for a usage error), never a
 traceback: the user needs the cause (the server at that URL is down, that asset does not exist),
 not the stack. A launched run that ends in anything but SUCCESS also exits 1.
@@ -9,6 +11,7 @@ not the stack. A launched run that ends in anything but SUCCESS also exits 1.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import requests
 
@@ -99,7 +102,37 @@ def build_parser() -> argparse.ArgumentParser:
         "schedule", parents=common, help="the schedule's state and next tick"
     )
     schedule.add_argument("--name", default=SCHEDULE_NAME, help=f"default {SCHEDULE_NAME}")
+    value = commands.add_parser(
+        "value",
+        help="one house's estimate, range, reasons and comparable sales, priced locally by the "
+        "champion (not through the webserver)",
+    )
+    value.add_argument("--pid", type=int, action="append", default=[], help="a house's PID")
+    value.add_argument("--file", help="houses in the source format (default: the warehouse)")
+    value.add_argument("--html", type=Path, help="also write one page per house in this directory")
+    value.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
+
+
+def value_command(args: argparse.Namespace) -> int:
+    from housing_assets.api.value import ValuationError, as_json, printable, value, write_pages
+
+    if not args.pid and not args.file:
+        sys.stderr.write("error: give --pid PID, --file FILE, or both\n")
+        return 2
+    try:
+        valuations = value(args.pid, args.file)
+    except ValuationError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    if args.json:
+        sys.stdout.write(json.dumps([as_json(v) for v in valuations], indent=2) + "\n")
+    else:
+        sys.stdout.write(printable(valuations))
+    if args.html:
+        for path in write_pages(valuations, args.html):
+            sys.stderr.write(f"wrote {path}\n")
+    return 0
 
 
 def run_command(api: HousingApi, args: argparse.Namespace):
@@ -133,6 +166,8 @@ def run_command(api: HousingApi, args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "value":
+        return value_command(args)
     try:
         with HousingApi(args.url, timeout=args.timeout, location=args.location) as api:
             result = run_command(api, args)

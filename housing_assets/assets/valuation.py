@@ -34,6 +34,7 @@ from housing_assets.lib.analysis.ratio_report import (
     ratio_against_price,
 )
 from housing_assets.lib.analysis.report import write_report
+from housing_assets.lib.analysis.valuation_page import Valuation, valuation_html
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.data.frames import fixed_sample
 from housing_assets.lib.ml.comparables import MIN_COMPS, implied_values
@@ -131,6 +132,7 @@ COMPARABLES_KEY = dg.AssetKey("price_comparables")
 COMPARABLE_CHECKS = data_check_specs(COMPARABLES_KEY, COMPARABLE_RULES)
 # Above this many subjects, reasons and comparables are those of a fixed random sample.
 EXPLAINED_MAX_ROWS = 2_000
+VALUATION_PAGES = "valuations"
 
 
 @dg.multi_asset(
@@ -203,12 +205,18 @@ def explained_estimates(
     tested = set(sales(raw_housing).loc[test, "PID"])
     audited = comparables.assign(comp_in_test_split=comparables["comp_pid"].isin(tested))
     results = data_check_results(COMPARABLES_KEY, COMPARABLE_RULES, audited)
+    page = {}
+    # The page is rewritten only for tables that will be published.
+    if not blocking_failures(COMPARABLE_CHECKS, results) and len(comparables):
+        path = example_page(houses, price_estimates, reasons, comparables, version, valuation.level)
+        page = {"example_valuation_page": dg.MetadataValue.path(str(path))}
     output = dg.Output(
         comparables,
         output_name=COMPARABLES_KEY.to_python_identifier(),
         metadata={
             **table_metadata(comparables),
             "model_version": version,
+            **page,
             **comparables_accuracy(comparables, houses),
             "first_house": markdown_table(
                 comparables[comparables["PID"] == comparables["PID"].iloc[0]], index=False
@@ -228,6 +236,27 @@ def comparable_sales(context, valuation, raw_housing, X, houses, estimate, contr
         )
         pool = known_sales(split_sales(raw_housing))
     return valuation.comparables_from(pool, X, houses["PID"], estimate, contributions)
+
+
+def example_page(houses, estimates, reasons, comparables, version: int, level: float):
+    """The valuation page of the first house explained (`lib.analysis.valuation_page`), as
+    `housing-api value --pid PID --html DIR` writes it for any house."""
+    first = houses.iloc[0]
+    pid = int(first["PID"])
+    priced = estimates.set_index("PID").loc[pid]
+    own = reasons[reasons["PID"] == pid]
+    valuation = Valuation(
+        pid, str(first["Neighborhood"]), float(priced["estimate"]), float(priced["low"]),
+        float(priced["high"]), level, float(priced["sale_price"]),
+        float(own.loc[own["rank"] == 0, "contribution"].iloc[0]),
+        own.loc[own["rank"] > 0, ["feature", "value", "contribution", "dollars"]],
+        comparables[comparables["PID"] == pid],
+        float(comparables.loc[comparables["PID"] == pid, "implied_value"].max()),
+        f"{settings.REGISTERED_MODEL} v{version}",
+    )  # fmt: skip
+    path = settings.reports_dir() / VALUATION_PAGES / f"valuation_{pid}.html"
+    write_report(valuation_html(valuation), path, 0)
+    return path
 
 
 def comparables_accuracy(comparables: pd.DataFrame, houses: pd.DataFrame) -> dict[str, float]:
