@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--name", default=SCHEDULE_NAME, help=f"default {SCHEDULE_NAME}")
     value = commands.add_parser(
         "value",
+        parents=common,
         help="one house's estimate, range, reasons and comparable sales, priced locally by the "
         "champion (not through the webserver)",
     )
