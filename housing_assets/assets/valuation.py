@@ -131,7 +131,7 @@ REASON_CHECKS = data_check_specs(REASONS_KEY, REASON_RULES)
 COMPARABLES_KEY = dg.AssetKey("price_comparables")
 COMPARABLE_CHECKS = data_check_specs(COMPARABLES_KEY, COMPARABLE_RULES)
 # Above this many subjects, reasons and comparables are those of a fixed random sample.
-EXPLAINED_MAX_ROWS = 2_000
+EXPLAINED_MAX_ROWS = 1_000
 VALUATION_PAGES = "valuations"
 
 

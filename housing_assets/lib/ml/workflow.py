@@ -73,7 +73,7 @@ BACKTEST_YEAR = 2010
 TUNING_FOLDS = 3
 TUNING_MAX_ROWS = 3_000
 # Above this many training sales, comparables come from a fixed random sample of them.
-POOL_MAX_ROWS = 20_000
+POOL_MAX_ROWS = 5_000
 
 
 class TrainedModel(NamedTuple):
