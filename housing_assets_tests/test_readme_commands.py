@@ -162,6 +162,11 @@ def check_outcome(readme_command: str, result: subprocess.CompletedProcess) -> N
         ]  # fmt: skip
         entries = nodes[0]["assetMaterializations"][0]["metadataEntries"]
         assert any(e["label"] == "test_rmse" and e["floatValue"] > 0 for e in entries)
+    elif "housing-api value" in readme_command:
+        # the README shows this house's valuation: its reasons and comps come with it
+        assert "House 903427090 (OldTown)" in result.stdout, output[-2000:]
+        assert "comparable sales imply $" in result.stdout
+        assert "all other features" in result.stdout
     elif "housing-api checks" in readme_command:
         checks = json.loads(result.stdout)
         failed = [c for c in checks if c["check"] == "enough_rows"]
