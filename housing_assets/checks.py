@@ -293,7 +293,7 @@ def ratio_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             asset=key,
             description="The champion's price ranges cover each neighbourhood and price "
             f"quartile of the test split within {MAX_COVERAGE_GAP:.0%} points of their level, "
-            "or within the gap a calibrated range strays by in 1 group in 100 where the group "
+            "or within the gap a calibrated range strays by in 1 group in 1,000 where the group "
             "is too small to tell.",
         )
     )

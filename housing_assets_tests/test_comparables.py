@@ -64,6 +64,38 @@ def test_comps_are_earlier_sales_of_the_year_before_in_the_same_market_first():
     assert 1 in later.comp.tolist() and len(later.comp) <= MAX_COMPS
 
 
+def test_the_own_neighbourhood_comes_first_and_a_gap_is_not_a_perfect_match():
+    # A has two usable sales far from the subject, B one identical to it: A's come first
+    pool = comparable_pool(
+        sales(
+            [
+                ("A", 2008, 5, 3000, 80, 3),
+                ("A", 2008, 4, 2900, 70, 3),
+                ("B", 2008, 5, 1500, 20, 6),
+                ("C", 2008, 5, 1500, 20, 6),
+                ("A", 2006, 1, 1500, 20, 6),
+            ]
+        ),  # fmt: skip
+        pd.Series([150e3, 150e3, 150e3, 900e3, 150e3]),
+        np.arange(5),
+    )
+    chosen = choose(pool, SUBJECT, np.array([999]))
+    assert chosen.comp.tolist() == [1, 0, 2]  # A (closest first), then B
+    # a subject without a living area is measured at the pool's median area, not as a match
+    gap = SUBJECT.assign(**{"Gr Liv Area": np.nan})
+    median = choose(pool, gap, np.array([999]))
+    assert median.distance[0] > 0
+    # a house sold in the first month of the data has no earlier sale: no comps at all
+    first = sales([("A", 2006, 1, 1500, 20, 6)])
+    nothing = choose(pool, first, np.array([999]))
+    assert len(nothing.comp) == 0
+    empty = comparables_table(
+        pool, nothing, np.array([999]), np.array([1.0]), np.array([]),
+        Contributions(0.0, np.zeros((1, 1)), ("x",)), Contributions(0.0, np.zeros((0, 1)), ("x",)),
+    )  # fmt: skip
+    assert empty.empty and list(empty.columns)[:3] == ["PID", "comp_rank", "comp_pid"]
+
+
 def test_adjustments_add_up_and_the_implied_value_leans_on_the_least_adjusted():
     pool = comparable_pool(POOL, pd.Series(POOL_PRICE), np.arange(100, 107))
     chosen = choose(pool, SUBJECT, np.array([999]))
@@ -149,15 +181,34 @@ def test_every_comp_is_an_earlier_known_sale_of_the_year_before(pipeline_run, ra
 
 
 def test_the_implied_value_is_scored_beside_the_model(pipeline_run):
+    """The metadata's COD and median APE of the comps-implied value, and of the model on the
+    same houses, are those of the published tables."""
     import dagster as dg
+
+    from housing_assets.lib.ml.ratio_study import ratio_statistics
 
     _, instance = pipeline_run
     event = instance.get_latest_materialization_event(dg.AssetKey("price_comparables"))
     meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-    # the comps alone are a little worse than the model on the same subjects, and both are
-    # well inside IAAO's COD limit
-    assert meta["model_cod_same_subjects"] < meta["comps_implied_cod"] < 15
-    assert meta["subjects_with_comps"] > 850 and meta["subjects"] == 879
+    table = published("price_comparables")
+    estimates = published("price_estimates").set_index("PID")
+    implied = table.groupby("PID")["implied_value"].first()
+    price = estimates.loc[implied.index, "sale_price"]
+    comps = ratio_statistics(implied, price)
+    model = ratio_statistics(estimates.loc[implied.index, "estimate"], price)
+    assert meta["comps_implied_cod"] == pytest.approx(comps["cod"], rel=1e-9)
+    assert meta["comps_implied_median_ape"] == pytest.approx(comps["median_ape"], rel=1e-9)
+    assert meta["model_cod_same_subjects"] == pytest.approx(model["cod"], rel=1e-9)
+    assert meta["subjects_with_comps"] == len(implied) and meta["subjects"] == 879
+    assert meta["flagged_share"] == pytest.approx(table["flagged"].mean())
+
+
+def test_a_house_with_no_earlier_sale_gets_no_comps_not_an_error(pipeline_run, raw_frame):
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    first_month = raw_frame[(raw_frame["Yr Sold"] == 2006) & (raw_frame["Mo Sold"] == 1)]
+    answer = model.predict(first_month.head(2), params={"comparables": True})
+    assert answer["comparables"].tolist() == [[], []]
+    assert answer["implied_value"].isna().all() and (answer["estimate"] > 0).all()
 
 
 def test_the_pyfunc_returns_comparables_when_asked(pipeline_run, raw_frame):

@@ -215,7 +215,19 @@ def test_a_champion_registered_before_the_shared_encoding_still_prices(raw_frame
     assert b"housing_assets.lib.ml.valuation" in stored  # what a new champion names
     old_path = stored.replace(b"housing_assets.lib.ml.valuation", b"housing_assets.lib.valuation")
     old_path = old_path.replace(b"housing_assets.lib.ml.ranges", b"housing_assets.lib.valuation")
-    priced = pickle.loads(old_path).ranges(split.X_test.head(50))
+    old_model = pickle.loads(old_path)
+    priced = old_model.ranges(split.X_test.head(50))
+    # its reasons come from its trees; comparables need the known sales it does not store
+    contributions = old_model.contributions(split.X_test.head(50))
+    np.testing.assert_allclose(
+        contributions.base + contributions.values.sum(axis=1),
+        np.log(priced["estimate"]),
+        atol=1e-9,
+    )
+    from housing_assets.lib.ml.valuation import ValuationInputError
+
+    with pytest.raises(ValuationInputError, match="registered before estimates had comparables"):
+        old_model.comparables(split.X_test.head(2), np.arange(2), priced["estimate"].head(2))
     sigma = np.clip(old_difficulty.predict(split.X_test.head(50)), MIN_SIGMA, None)
     spread = np.exp(np.sort(residual / 0.05)[int(np.ceil(601 * 0.9)) - 1] * sigma)
     np.testing.assert_allclose(priced["high"] / priced["estimate"], spread, rtol=1e-9)

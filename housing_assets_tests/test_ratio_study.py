@@ -117,9 +117,9 @@ def test_range_coverage_of_hand_made_sales_and_its_tolerance():
     stats = range_statistics(sales)
     assert stats == {"interval_level": 0.9, "coverage": 0.8, "median_width": 40.0}
     assert math.isnan(range_statistics(sales.drop(columns=["low"]))["coverage"])
-    # 3 points for a large group; 2.576 binomial standard deviations for a small one
-    assert coverage_tolerance(0.9, 10_000) == 0.03
-    assert coverage_tolerance(0.9, 25) == pytest.approx(2.576 * 0.3 / 5, abs=1e-12)
+    # 3 points for a large group; 3.29 binomial standard deviations for a small one
+    assert coverage_tolerance(0.9, 100_000) == 0.03
+    assert coverage_tolerance(0.9, 25) == pytest.approx(3.29 * 0.3 / 5, abs=1e-12)
 
 
 def test_a_coverage_outcome_names_the_groups_outside_their_tolerance():
@@ -127,9 +127,9 @@ def test_a_coverage_outcome_names_the_groups_outside_their_tolerance():
         {
             "group_kind": ["neighborhood", "neighborhood", "price_quartile", "neighborhood"],
             "group": ["A", "B", "Q1", "C"],
-            "sales": [1000, 25, 1000, 30],
+            "sales": [100_000, 25, 100_000, 30],
             "interval_level": 0.9,
-            # A is 4 points under (tolerance 3), B 10 under (15.5 allowed), Q1 2 over
+            # A is 4 points under (tolerance 3), B 10 under (19.7 allowed), Q1 2 over
             "coverage": [0.86, 0.80, 0.92, np.nan],
         }
     )

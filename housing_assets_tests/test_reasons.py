@@ -64,18 +64,23 @@ def brute_force_shap(forest, x: np.ndarray) -> tuple[float, np.ndarray]:
     return base, phi
 
 
-def test_tree_shap_equals_the_brute_force_shapley_values_of_a_real_booster(raw_frame):
-    """A small booster (native categorical splits, missing values) on 600 training houses: the
-    grouped polynomial algorithm gives the definition's values for six houses."""
+@pytest.mark.parametrize(("trees", "leaves", "houses"), [(25, 6, 6), (4, 10, 3)])
+def test_tree_shap_equals_the_brute_force_shapley_values_of_a_real_booster(
+    raw_frame, trees, leaves, houses
+):
+    """Small boosters (native categorical splits, missing values) on 600 training houses: the
+    grouped polynomial algorithm gives the definition's values, with paths of up to 9
+    distinct features."""
     split = split_sales(raw_frame)
     X, y = split.X_train.head(600), np.log(split.y_train.head(600))
     encode = booster_preprocess().fit(X)
-    model = booster(max_iter=25).set_params(max_leaf_nodes=6).fit(encode.transform(X), y)
+    model = booster(max_iter=trees).set_params(max_leaf_nodes=leaves)
+    model.fit(encode.transform(X), y)
     forest = flat_forest(model)
     owners = np.arange(model.n_features_in_)
     names = tuple(f"c{j}" for j in owners)
     reasons = tree_reasons(forest, owners, names)
-    houses = encode.transform(split.X_test.head(6))
+    houses = encode.transform(split.X_test.head(houses))
     got = tree_contributions(reasons, forest, houses)
     remapped = forest.remapped(houses)
     column_of = forest.columns()

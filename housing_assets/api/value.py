@@ -61,8 +61,11 @@ def value(pids: list[int], file: str | None = None) -> list[Valuation]:
         raise ValuationError(
             f"{settings.REGISTERED_MODEL} has no @{settings.CHAMPION_ALIAS} yet: run the pipeline"
         )
-    level = model.unwrap_python_model().level
-    answer = model.predict(houses, params={"explain": True, "comparables": True})
+    valuation = model.unwrap_python_model()
+    # The pyfunc itself rather than MLflow's wrapper: a champion registered before these
+    # params had them in its signature drops them there without a word.
+    answer = valuation.predict(None, houses, {"explain": True, "comparables": True})
+    level = valuation.level
     name = f"{settings.REGISTERED_MODEL} v{version}"
     sold = pd.to_numeric(houses.get("SalePrice"), errors="coerce")
     return [

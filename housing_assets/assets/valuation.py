@@ -18,6 +18,7 @@ from housing_assets.checks import (
     COMPARABLE_RULES,
     ESTIMATE_RULES,
     REASON_RULES,
+    audit_failure,
     audited_output,
     blocking_failures,
     data_check_results,
@@ -43,7 +44,7 @@ from housing_assets.lib.ml.metrics import priced_accuracy
 from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE, ratio_statistics
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
 from housing_assets.lib.ml.split import split_index, split_sales
-from housing_assets.lib.ml.workflow import known_sales
+from housing_assets.lib.ml.workflow import explainable_linear, known_sales
 from housing_assets.lib.registry.champion import (
     current_champion,
     load_champion,
@@ -175,13 +176,40 @@ def explained_estimates(
     estimates = price_estimates.set_index("PID")["estimate"]
     estimate = estimates.loc[houses["PID"]].to_numpy()
     X = valuation.features(houses)
+    explainable(context, valuation, raw_housing)
     contributions = valuation.contributions(X)
     reasons = valuation.reasons(X, houses["PID"], estimate, contributions)
-    context.log.info(
-        f"Reasons for {reasons['PID'].nunique()} of {len(price_estimates)} estimates "
-        f"({origin}) from {settings.REGISTERED_MODEL} v{version}"
+    comparables = comparable_sales(
+        context, valuation, raw_housing, X, houses, estimate, contributions
     )
-    output = dg.Output(
+    context.log.info(
+        f"Reasons and comparables for {reasons['PID'].nunique()} of {len(price_estimates)} "
+        f"estimates ({origin}) from {settings.REGISTERED_MODEL} v{version}"
+    )
+    reason_results = data_check_results(
+        REASONS_KEY, REASON_RULES, reasons.assign(estimate=reasons["PID"].map(estimates))
+    )
+    _, test = split_index(sales(raw_housing))
+    tested = set(sales(raw_housing).loc[test, "PID"])
+    comparable_results = data_check_results(
+        COMPARABLES_KEY,
+        COMPARABLE_RULES,
+        comparables.assign(comp_in_test_split=comparables["comp_pid"].isin(tested)),
+    )
+    # Both tables from the same version or neither: a failed audit of one publishes nothing.
+    failed = blocking_failures(REASON_CHECKS, reason_results) + blocking_failures(
+        COMPARABLE_CHECKS, comparable_results
+    )
+    if failed:
+        yield from reason_results
+        yield from comparable_results
+        raise audit_failure(failed[0].asset_key, failed)
+    page = {}
+    if len(comparables):
+        path = example_page(houses, price_estimates, reasons, comparables, version, valuation.level)
+        page = {"example_valuation_page": dg.MetadataValue.path(str(path))}
+    first = reasons["PID"].iloc[0]
+    yield dg.Output(
         reasons,
         output_name=REASONS_KEY.to_python_identifier(),
         metadata={
@@ -189,28 +217,10 @@ def explained_estimates(
             "model_version": version,
             "explained_houses": int(reasons["PID"].nunique()),
             "subjects": origin,
-            "first_house": markdown_table(
-                reasons[reasons["PID"] == reasons["PID"].iloc[0]], index=False
-            ),
+            "first_house": markdown_table(reasons[reasons["PID"] == first], index=False),
         },
     )
-    audited = reasons.assign(estimate=reasons["PID"].map(estimates))
-    results = data_check_results(REASONS_KEY, REASON_RULES, audited)
-    yield from audited_output(REASONS_KEY, REASON_CHECKS, results, output)
-
-    comparables = comparable_sales(
-        context, valuation, raw_housing, X, houses, estimate, contributions
-    )
-    _, test = split_index(sales(raw_housing))
-    tested = set(sales(raw_housing).loc[test, "PID"])
-    audited = comparables.assign(comp_in_test_split=comparables["comp_pid"].isin(tested))
-    results = data_check_results(COMPARABLES_KEY, COMPARABLE_RULES, audited)
-    page = {}
-    # The page is rewritten only for tables that will be published.
-    if not blocking_failures(COMPARABLE_CHECKS, results) and len(comparables):
-        path = example_page(houses, price_estimates, reasons, comparables, version, valuation.level)
-        page = {"example_valuation_page": dg.MetadataValue.path(str(path))}
-    output = dg.Output(
+    yield dg.Output(
         comparables,
         output_name=COMPARABLES_KEY.to_python_identifier(),
         metadata={
@@ -218,12 +228,23 @@ def explained_estimates(
             "model_version": version,
             **page,
             **comparables_accuracy(comparables, houses),
-            "first_house": markdown_table(
-                comparables[comparables["PID"] == comparables["PID"].iloc[0]], index=False
-            ) if len(comparables) else "no comparables",
+            "first_house": markdown_table(comparables[comparables["PID"] == first], index=False),
         },
-    )  # fmt: skip
-    yield from audited_output(COMPARABLES_KEY, COMPARABLE_CHECKS, results, output)
+    )
+    yield from reason_results
+    yield from comparable_results
+
+
+def explainable(context, valuation, raw_housing: pd.DataFrame) -> None:
+    """A linear champion registered before reasons gets them from this run's training split
+    (the rows it was fitted on, if the sales have not changed); a booster's come from its
+    trees."""
+    if valuation.trees is None and getattr(valuation, "linear_reasons", None) is None:
+        context.log.warning(
+            "The champion stores no reasons; they are computed from this run's training split"
+        )
+        split = split_sales(raw_housing)
+        valuation.linear_reasons = explainable_linear(valuation.estimator, split.X_train)
 
 
 def comparable_sales(context, valuation, raw_housing, X, houses, estimate, contributions):

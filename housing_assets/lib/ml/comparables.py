@@ -12,8 +12,9 @@ house.
   the competing neighbourhoods are added one at a time, nearest first by the pool's median
   log price per square foot of living area (the file has no coordinates, so "neighbouring"
   is read as "the same market").
-- **Which:** the closest, up to `MAX_COMPS`, in living area (log), age and overall quality,
-  each in units of its spread in the pool.
+- **Which:** up to `MAX_COMPS`, the own neighbourhood's first, each market's closest first
+  in living area (log), age and overall quality, each in units of its spread in the pool (a
+  gap counts as the pool's median).
 
 Each comp is adjusted by the model for how it differs from the subject: its price times
 model(subject) / model(comp). The net adjustment is that ratio minus 1. The gross adjustment
@@ -124,6 +125,7 @@ class ComparablePool(NamedTuple):
     coordinates: np.ndarray  # similarity coordinates over their pool spread
     spread: np.ndarray  # the pool's standard deviation of each coordinate
     competitors: dict[str, tuple[str, ...]]  # per neighbourhood, the others nearest first
+    median: np.ndarray  # the pool's median of each coordinate, for a house with a gap
 
 
 def comparable_pool(X: pd.DataFrame, price: pd.Series, pid) -> ComparablePool:
@@ -138,9 +140,12 @@ def comparable_pool(X: pd.DataFrame, price: pd.Series, pid) -> ComparablePool:
         name: tuple((level - level[name]).abs().drop(name).sort_values(kind="stable").index)
         for name in level.index
     }
+    # A gap in a coordinate is the pool's median there: neither a perfect nor a bad match.
+    median = np.nanmedian(coordinates, axis=0)
+    coordinates = np.where(np.isnan(coordinates), median, coordinates)
     return ComparablePool(
         X.reset_index(drop=True), np.asarray(pid), price, sale_month(X), neighborhood,
-        coordinates / spread, spread, competitors,
+        coordinates / spread, spread, competitors, median,
     )  # fmt: skip
 
 
@@ -158,24 +163,27 @@ def choose(pool: ComparablePool, X: pd.DataFrame, pid) -> Chosen:
     valuation = sale_month(X)
     latest = np.nanmax(pool.month) + 1
     valuation = np.where(np.isnan(valuation), latest, valuation)
-    coordinates = similarity_coordinates(X) / pool.spread
+    coordinates = similarity_coordinates(X)
+    coordinates = np.where(np.isnan(coordinates), pool.median, coordinates) / pool.spread
     neighborhood = X["Neighborhood"].astype(str).to_numpy()
     rows: list[tuple[int, int, float, float]] = []
     for s in range(len(X)):
         months = valuation[s] - pool.month
         usable = (months >= 1) & (months <= WINDOW_MONTHS) & (pool.pid != pid[s])
         markets = (neighborhood[s], *pool.competitors.get(neighborhood[s], ())[:MAX_COMPETITORS])
-        allowed = np.zeros(len(pool.pid), dtype=bool)
-        for market in markets:
-            allowed |= usable & (pool.neighborhood == market)
-            if allowed.sum() >= MIN_COMPS:
+        # each candidate's market: 0 its own neighbourhood, then the competitors in order
+        tier = np.full(len(pool.pid), len(markets))
+        for rank, market in enumerate(markets):
+            tier[usable & (pool.neighborhood == market)] = rank
+            if (tier <= rank).sum() >= MIN_COMPS:
                 break
-        candidates = np.flatnonzero(allowed)
+        candidates = np.flatnonzero(tier < len(markets))
         if not len(candidates):
             continue
-        gap = np.nan_to_num(pool.coordinates[candidates] - coordinates[s], nan=0.0)
+        gap = pool.coordinates[candidates] - coordinates[s]
         distance = np.sqrt((gap**2).sum(axis=1))
-        order = np.argsort(distance, kind="stable")[:MAX_COMPS]
+        # the own neighbourhood's sales first, then the nearest market's, closest first in each
+        order = np.lexsort((distance, tier[candidates]))[:MAX_COMPS]
         rows.extend(
             (s, int(candidates[o]), float(distance[o]), float(months[candidates[o]])) for o in order
         )

@@ -145,9 +145,13 @@ class IntervalCalibration(NamedTuple):
             q = conformal_quantile(self.scores, level)
             return np.array([q]), np.array([q])
         side = 1 - (1 - level) / 2
-        bands = range(len(self.band_edges) + 1)
-        lower = [conformal_quantile(-self.signed[self.band == b], side) for b in bands]
-        upper = [conformal_quantile(self.signed[self.band == b], side) for b in bands]
+        lower, upper = [], []
+        for b in range(len(self.band_edges) + 1):
+            members = self.signed[self.band == b]
+            # Tied estimates can leave a band between two equal edges empty: it takes all rows.
+            members = members if len(members) else self.signed
+            lower.append(conformal_quantile(-members, side))
+            upper.append(conformal_quantile(members, side))
         return np.clip(lower, 0, None), np.clip(upper, 0, None)
 
     def interval(

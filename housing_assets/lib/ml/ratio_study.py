@@ -28,7 +28,7 @@ Each row also says how the price ranges did in the group: the share of sales ins
 range (`coverage`, against the range's `interval_level`) and the median width in dollars.
 A group's coverage is judged against its level with a tolerance of `MAX_COVERAGE_GAP` or,
 for a group too small to tell that gap from chance, the gap a well-calibrated range strays
-by in fewer than 1 group in 100 (`coverage_tolerance`).
+by in fewer than 1 group in 1,000 (`coverage_tolerance`).
 """
 
 from typing import NamedTuple
@@ -56,8 +56,9 @@ SCORED_COLUMNS = (
     "scope", "PID", "Neighborhood", "sale_price", "estimate", "low", "high", "interval_level",
 )  # fmt: skip
 MAX_COVERAGE_GAP = 0.03
-# Two-sided normal quantile for 1 chance in 100 that a well-calibrated group strays further.
-COVERAGE_Z = 2.576
+# Two-sided normal quantile for 1 chance in 1,000 that a well-calibrated group strays further:
+# with about 20 groups a study, calibrated ranges then warn in about 1 study in 50.
+COVERAGE_Z = 3.29
 
 
 class Limit(NamedTuple):
@@ -136,7 +137,7 @@ def range_statistics(sales: pd.DataFrame) -> dict[str, float]:
 
 def coverage_tolerance(level: float, sales: int) -> float:
     """How far a group's coverage may stray from `level`: MAX_COVERAGE_GAP, or for a small
-    group the distance a well-calibrated range exceeds only once in 100 groups (normal
+    group the distance a well-calibrated range exceeds only once in 1,000 groups (normal
     approximation to the binomial)."""
     return max(MAX_COVERAGE_GAP, COVERAGE_Z * float(np.sqrt(level * (1 - level) / sales)))
 

@@ -21,6 +21,7 @@ from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
 from housing_assets.lib.data.features import FEATURES, house_features
 from housing_assets.lib.data.ingest import numbers_from_text
 from housing_assets.lib.ml.comparables import (
+    COMPARABLE_COLUMNS,
     ComparablePool,
     choose,
     comparables_table,
@@ -100,8 +101,8 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
     def _flatten_trees(self) -> None:
         """The boosters' trees as flat arrays (`lib.ml.trees`), so a few houses are priced
         without one Python call per tree. Derived from the fitted models, so they are rebuilt
-        when a pickled model is loaded rather than stored in it: a champion pickled by this
-        release then loads in an earlier one, and one pickled earlier gets them too."""
+        when a pickled model is loaded rather than stored in it: a champion pickled before
+        they existed gets them too."""
         estimator = self.estimator
         boosted = estimator is not None and shares_encoding(estimator)
         self.trees = flat_forest(estimator.regressor_[-1]) if boosted else None
@@ -183,6 +184,8 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         own_pid=None,
     ) -> pd.DataFrame:
         chosen = choose(pool, X, pid if own_pid is None else own_pid)
+        if not len(chosen.comp):
+            return pd.DataFrame(columns=list(COMPARABLE_COLUMNS))
         used, position = np.unique(chosen.comp, return_inverse=True)
         comps = pool.X.iloc[used]
         comp_estimate = self.ranges(comps)["estimate"].to_numpy()[position]
