@@ -235,3 +235,59 @@ def test_split_sales_pool_is_the_training_split(raw_frame):
     pool = known_sales(split)
     assert len(pool.pid) == len(split.X_train)
     assert set(pool.pid) == set(split.pid.loc[split.X_train.index])
+
+
+def test_a_failed_audit_of_either_explained_table_publishes_neither(
+    tmp_path, golden_state, monkeypatch
+):
+    """With the reasons' tolerance below zero every house fails `contributions_add_up_to_
+    estimate`: the step fails naming it, and both published tables and the valuation page
+    stay as they were."""
+    import dagster as dg
+
+    from housing_assets.definitions import defs
+    from housing_assets.resources import (
+        MlflowTracking,
+        SubjectsSource,
+        WarehouseIOManager,
+        warehouse,
+    )
+
+    home = golden_state(tmp_path / "home")
+    monkeypatch.setenv("HOUSING_HOME", str(home))
+    database = settings.pipeline_warehouse_path(home)
+
+    def tables() -> dict:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            return {
+                name: connection.execute(f"select * from housing.{name}").fetchdf()
+                for name in ("price_reasons", "price_comparables")
+            }
+
+    before = tables()
+    pages = sorted((home / "reports" / "valuations").glob("*.html"))
+    assert pages
+    page = pages[0].read_bytes()
+    monkeypatch.setattr(quality, "REASONS_TOLERANCE", -1.0)
+    store = warehouse(home)
+    result = dg.materialize(
+        [*defs.assets, *(defs.asset_checks or ())],
+        selection=[dg.AssetKey("price_reasons"), dg.AssetKey("price_comparables")],
+        resources={
+            **defs.resources,
+            "io_manager": WarehouseIOManager(warehouse=store),
+            "warehouse": store,
+            "subjects": SubjectsSource(),
+            "mlflow": MlflowTracking(),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "contributions_add_up_to_estimate" in message and "observed 879" in message
+    after = tables()
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(after[name], frame, check_like=False)
+    assert pages[0].read_bytes() == page
+    assert not result.get_asset_materialization_events()
