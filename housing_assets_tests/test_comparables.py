@@ -291,3 +291,34 @@ def test_a_failed_audit_of_either_explained_table_publishes_neither(
         pd.testing.assert_frame_equal(after[name], frame, check_like=False)
     assert pages[0].read_bytes() == page
     assert not result.get_asset_materialization_events()
+
+
+def test_the_known_sales_figures_are_kept_with_the_champion_and_change_nothing(
+    pipeline_run, raw_frame
+):
+    """The first run to explain with a version logs its known sales' estimates and
+    contributions to the version's run; comparables from them equal comparables computed
+    afresh, and figures of other sales are not used."""
+    from housing_assets.lib.registry.known_sales import read_known_sales
+
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
+    champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion")
+    valuation = mlflow.pyfunc.load_model(
+        f"models:/{settings.REGISTERED_MODEL}@champion"
+    ).unwrap_python_model()
+    pool = valuation.pool
+    known = read_known_sales(client, champion.run_id, pool.pid)
+    assert known is not None, "logged by the session's run"
+    estimate, contributions = known
+    assert contributions.shape == (
+        len(pool.pid),
+        len(valuation.contributions(pool.X.head(1)).features),
+    )
+    np.testing.assert_allclose(estimate, valuation.ranges(pool.X)["estimate"], rtol=1e-12)
+    assert read_known_sales(client, champion.run_id, pool.pid[::-1]) is None
+    subjects = sales_of(raw_frame).head(40)
+    X = valuation.features(subjects)
+    priced = valuation.ranges(X)["estimate"].to_numpy()
+    cached = valuation.comparables_from(pool, X, subjects["PID"], priced, known=known)
+    fresh = valuation.comparables_from(pool, X, subjects["PID"], priced)
+    pd.testing.assert_frame_equal(cached, fresh, rtol=1e-10)

@@ -51,6 +51,7 @@ from housing_assets.lib.registry.champion import (
     load_registered,
     newest_version,
 )
+from housing_assets.lib.registry.known_sales import log_known_sales, read_known_sales
 from housing_assets.lib.registry.scored import ScoredSalesMissing, read_scored_sales
 from housing_assets.metadata import markdown_table, table_metadata
 from housing_assets.resources import MlflowTracking, SubjectsSource, Warehouse
@@ -169,7 +170,8 @@ def explained_estimates(
     if len(versions) != 1:
         raise dg.Failure(f"price_estimates holds {len(versions)} model versions: {list(versions)}")
     version = int(versions[0])
-    model = load_registered(mlflow.client(), settings.REGISTERED_MODEL, str(version))
+    client = mlflow.client()
+    model = load_registered(client, settings.REGISTERED_MODEL, str(version))
     valuation = model.unwrap_python_model()
     houses, origin = subject_houses(subjects, raw_housing)
     houses = fixed_sample(houses[houses["PID"].isin(price_estimates["PID"])], EXPLAINED_MAX_ROWS)
@@ -180,7 +182,7 @@ def explained_estimates(
     contributions = valuation.contributions(X)
     reasons = valuation.reasons(X, houses["PID"], estimate, contributions)
     comparables = comparable_sales(
-        context, valuation, raw_housing, X, houses, estimate, contributions
+        context, client, version, valuation, raw_housing, X, houses, estimate, contributions
     )
     context.log.info(
         f"Reasons and comparables for {reasons['PID'].nunique()} of {len(price_estimates)} "
@@ -247,16 +249,27 @@ def explainable(context, valuation, raw_housing: pd.DataFrame) -> None:
         valuation.linear_reasons = explainable_linear(valuation.estimator, split.X_train)
 
 
-def comparable_sales(context, valuation, raw_housing, X, houses, estimate, contributions):
+def comparable_sales(
+    context, client, version, valuation, raw_housing, X, houses, estimate, contributions
+):
     """The comparables of the explained houses, from the known sales the champion stores, or
-    for a champion registered before comparables, the training split of this run's sales."""
+    for a champion registered before comparables, the training split of this run's sales.
+    The known sales' estimates and contributions are those logged to the version's run by an
+    earlier run (`lib.registry.known_sales`), or computed now and logged for the next."""
     pool = getattr(valuation, "pool", None)
     if pool is None:
         context.log.warning(
             "The champion stores no known sales; comparables come from this run's training split"
         )
         pool = known_sales(split_sales(raw_housing))
-    return valuation.comparables_from(pool, X, houses["PID"], estimate, contributions)
+        return valuation.comparables_from(pool, X, houses["PID"], estimate, contributions)
+    run_id = client.get_model_version(settings.REGISTERED_MODEL, str(version)).run_id
+    known = read_known_sales(client, run_id, pool.pid)
+    if known is None:
+        known = valuation.known_sales_explained(pool)
+        if not log_known_sales(client, run_id, pool.pid, *known):
+            context.log.warning(f"Could not keep the known sales' figures with run {run_id}")
+    return valuation.comparables_from(pool, X, houses["PID"], estimate, contributions, known=known)
 
 
 def example_page(houses, estimates, reasons, comparables, version: int, level: float):

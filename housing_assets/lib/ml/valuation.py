@@ -182,20 +182,33 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         estimate,
         contributions: Contributions | None = None,
         own_pid=None,
+        known: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> pd.DataFrame:
+        """`known`: optionally, the estimates and contributions of every known sale of
+        `pool` (`known_sales_explained`), so those of the comps are not computed again."""
         chosen = choose(pool, X, pid if own_pid is None else own_pid)
         if not len(chosen.comp):
             return pd.DataFrame(columns=list(COMPARABLE_COLUMNS))
-        used, position = np.unique(chosen.comp, return_inverse=True)
-        comps = pool.X.iloc[used]
-        comp_estimate = self.ranges(comps)["estimate"].to_numpy()[position]
-        comp_contributions = self.contributions(comps)
-        comp_contributions = comp_contributions._replace(values=comp_contributions.values[position])
+        if known is not None:
+            comp_estimate = known[0][chosen.comp]
+            comp_contributions = Contributions(float("nan"), known[1][chosen.comp], FEATURES)
+        else:
+            used, position = np.unique(chosen.comp, return_inverse=True)
+            comps = pool.X.iloc[used]
+            comp_estimate = self.ranges(comps)["estimate"].to_numpy()[position]
+            comp_contributions = self.contributions(comps)
+            comp_contributions = comp_contributions._replace(
+                values=comp_contributions.values[position]
+            )
         if contributions is None:
             contributions = self.contributions(X)
         return comparables_table(
             pool, chosen, pid, estimate, comp_estimate, contributions, comp_contributions
         )
+
+    def known_sales_explained(self, pool: ComparablePool) -> tuple[np.ndarray, np.ndarray]:
+        """The estimate and the contributions of every known sale of `pool`."""
+        return self.ranges(pool.X)["estimate"].to_numpy(), self.contributions(pool.X).values
 
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         """Estimate, low and high for model features (`lib.data.features.house_features`)."""
