@@ -28,7 +28,7 @@ METRIC_KEYS = {
     "train_rmse", "train_r2", "test_interval_coverage", "test_interval_median_width",
     "backtest_rmse", "backtest_mae", "backtest_r2", "backtest_interval_coverage", "backtest_rows",
     # the ratio study's figures of each scope (lib.ml.ratio_study)
-    *(f"{scope}_{name}" for scope in ("test", "backtest")
+    *(f"{scope}_{name}" for scope in ("test", "backtest", "cv5")
       for name in ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd")),
 }  # fmt: skip
 

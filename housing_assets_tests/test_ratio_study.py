@@ -211,6 +211,13 @@ def test_the_study_of_the_champion_is_the_ratios_of_its_price_estimates(pipeline
             logged["test_interval_median_width"], rel=1e-9
         )
         assert tested["interval_level"] == backtested["interval_level"] == 0.9
+        # the 5-fold CV figures of the training split, beside the test split's
+        cross = overall(table, asset, "cv5")
+        assert cross["sales"] == 2051 and np.isnan(cross["coverage"])
+        for name in ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd"):
+            assert logged[f"cv5_{name}"] == pytest.approx(cross[name], rel=1e-9), name
+        cv_pids = set(sales.loc[sales["scope"] == "cv5", "PID"])
+        assert len(cv_pids) == 2051 and not cv_pids & estimates_pids()
 
 
 def test_the_champions_range_coverage_by_group_is_that_of_its_price_estimates(pipeline_run):

@@ -20,7 +20,8 @@ AVM vendors and lenders also report PPE5/PPE10/PPE20 (the share of estimates wit
 20% of the price), the median absolute percent error, and FSD, here the absolute percent
 error not exceeded with 68.3% probability (its 68.3th percentile), in percent.
 
-A study has rows per scope (the test split, the backtest year), model and group: all sales,
+A study has rows per scope (the test split, the backtest year, and the training split's
+5-fold cross-validation, `cv5`), model and group: all sales,
 each neighbourhood with at least `MIN_GROUP_SALES` sales in the scope, and each quartile of
 the scope's sale prices. Statistics on fewer sales than that are too noisy to judge.
 
@@ -39,6 +40,8 @@ import pandas as pd
 MIN_GROUP_SALES = 20
 TEST_SCOPE = "test"
 BACKTEST_SCOPE = "backtest"
+# The training split's sales, each priced by the calibration fold model that left it out.
+CV_SCOPE = "cv5"
 # The share of absolute percent errors FSD does not exceed: one standard deviation's worth.
 FSD_SHARE = 0.683
 STATISTICS = (

@@ -47,6 +47,7 @@ from housing_assets.lib.ml.ranges import (
 )
 from housing_assets.lib.ml.ratio_study import (
     BACKTEST_SCOPE,
+    CV_SCOPE,
     SCORED_COLUMNS,
     TEST_SCOPE,
     ratio_statistics,
@@ -202,6 +203,17 @@ def ratio_metrics(scope: str, scored: pd.DataFrame) -> dict[str, float]:
     return {f"{scope}_{name}": stats[name] for name in LOGGED_RATIO_STATISTICS}
 
 
+def cross_validated_sales(fitted: CrossFit, split: Split) -> pd.DataFrame:
+    """The calibration rows (the training split, or its sample) priced by the fold model that
+    left each out: the 5-fold CV figures beside the test split's, at no extra fit. They have
+    no ranges: their scores are what the ranges are calibrated on."""
+    nothing = np.full(len(fitted.X_cal), np.nan)
+    estimate = np.exp(fitted.out_of_fold)
+    return scored_sales(
+        CV_SCOPE, split, fitted.X_cal, fitted.y_cal, estimate, nothing, nothing, np.nan
+    )
+
+
 def backtest(
     fitted: CrossFit, calibration: IntervalCalibration, split: Split, level: float = DEFAULT_LEVEL
 ) -> tuple[dict, pd.DataFrame | None]:
@@ -276,7 +288,9 @@ def train_model(
         **ratio_metrics(TEST_SCOPE, test_scored),
         **backtested,
     }
-    scored = pd.concat([test_scored, backtest_scored], ignore_index=True)
+    cv_scored = cross_validated_sales(fitted, split)
+    metrics.update(ratio_metrics(CV_SCOPE, cv_scored))
+    scored = pd.concat([test_scored, backtest_scored, cv_scored], ignore_index=True)
     return TrainedModel(
         fam, estimator, valuation, params, metrics, predictions, len(split.X_train), scored
     )
