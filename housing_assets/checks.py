@@ -228,13 +228,21 @@ def describe_failure(result: dg.AssetCheckResult) -> str:
     return f"{result.check_name} ({shown}{detail})"
 
 
-def audit_failure(key: dg.AssetKey, failed: Sequence[dg.AssetCheckResult]) -> AuditFailed:
+def audit_failure(
+    key: dg.AssetKey | Sequence[dg.AssetKey], failed: Sequence[dg.AssetCheckResult]
+) -> AuditFailed:
+    """The step's failure; for the tables of one multi-asset step (a sequence of keys), none of
+    which is published."""
     rules = "; ".join(describe_failure(r) for r in failed)
+    if isinstance(key, dg.AssetKey):
+        what = f"{key.to_user_string()} failed {len(failed)} blocking check(s), so the new table "
+        what += "was not published and the previous one stays"
+    else:
+        names = " and ".join(k.to_user_string() for k in key)
+        what = f"{names} failed {len(failed)} blocking check(s), so neither new table was "
+        what += "published and the previous ones stay"
     return AuditFailed(
-        description=(
-            f"{key.to_user_string()} failed {len(failed)} blocking check(s), so the new table "
-            f"was not published and the previous one stays: {rules}"
-        ),
+        description=f"{what}: {rules}",
         metadata={"failed_checks": ", ".join(r.check_name for r in failed)},
     )
 

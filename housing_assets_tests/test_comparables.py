@@ -286,6 +286,10 @@ def test_a_failed_audit_of_either_explained_table_publishes_neither(
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
     assert "contributions_add_up_to_estimate" in message and "observed 879" in message
+    assert (
+        "price_reasons and price_comparables failed 1 blocking check(s), so neither new table "
+        "was published and the previous ones stay"
+    ) in message
     after = tables()
     for name, frame in before.items():
         pd.testing.assert_frame_equal(after[name], frame, check_like=False)

@@ -205,7 +205,7 @@ def explained_estimates(
     if failed:
         yield from reason_results
         yield from comparable_results
-        raise audit_failure(failed[0].asset_key, failed)
+        raise audit_failure([REASONS_KEY, COMPARABLES_KEY], failed)
     page = {}
     if len(comparables):
         path = example_page(houses, price_estimates, reasons, comparables, version, valuation.level)
