@@ -188,6 +188,17 @@ def test_the_scoring_server_prices_one_raw_house(scoring_server, ames_csv):
     )
 
 
+def served_and_local(url: str, records: list[dict], params: dict) -> tuple[list, pd.DataFrame]:
+    """The scoring server's predictions for the records with `params`, and the champion's
+    own answer loaded here, to compare."""
+    answer = requests.post(
+        f"{url}/invocations", json={"dataframe_records": records, "params": params}
+    )
+    assert answer.status_code == 200, answer.text
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    return answer.json()["predictions"], model.predict(pd.DataFrame(records), params=params)
+
+
 @pytest.mark.e2e
 def test_the_scoring_server_explains_an_estimate_when_asked(scoring_server, ames_csv):
     """With `explain`, each house comes back with its log base value and its reasons: the ten
@@ -198,14 +209,8 @@ def test_the_scoring_server_explains_an_estimate_when_asked(scoring_server, ames
     from housing_assets.lib.ml.reasons import OTHER_FEATURES, TOP_REASONS
 
     records = house_records(ames_csv, rows=2)
-    answer = requests.post(
-        f"{scoring_server}/invocations",
-        json={"dataframe_records": records, "params": {"explain": True}},
-    )
-    assert answer.status_code == 200, answer.text
-    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
-    local = model.predict(pd.DataFrame(records), params={"explain": True})
-    for priced, (_, mine) in zip(answer.json()["predictions"], local.iterrows(), strict=True):
+    served, local = served_and_local(scoring_server, records, {"explain": True})
+    for priced, (_, mine) in zip(served, local.iterrows(), strict=True):
         reasons = priced["reasons"]
         assert len(reasons) == TOP_REASONS + 1 and reasons[-1]["feature"] == OTHER_FEATURES
         assert set(reasons[0]) == {"feature", "value", "contribution", "dollars"}
@@ -226,16 +231,8 @@ def test_the_scoring_server_returns_comparables_when_asked(scoring_server, ames_
     houses are training sales themselves: the request's PID keeps each from being its own
     comp."""
     records = house_records(ames_csv, rows=2)
-    answer = requests.post(
-        f"{scoring_server}/invocations",
-        json={"dataframe_records": records, "params": {"comparables": True}},
-    )
-    assert answer.status_code == 200, answer.text
-    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
-    local = model.predict(pd.DataFrame(records), params={"comparables": True})
-    for record, priced, (_, mine) in zip(
-        records, answer.json()["predictions"], local.iterrows(), strict=True
-    ):
+    served, local = served_and_local(scoring_server, records, {"comparables": True})
+    for record, priced, (_, mine) in zip(records, served, local.iterrows(), strict=True):
         comps = priced["comparables"]
         assert 3 <= len(comps) <= 6
         assert all(int(c["comp_pid"]) != int(record["PID"]) for c in comps)

@@ -191,8 +191,7 @@ def explained_estimates(
     reason_results = data_check_results(
         REASONS_KEY, REASON_RULES, reasons.assign(estimate=reasons["PID"].map(estimates))
     )
-    _, test = split_index(sales(raw_housing))
-    tested = set(sales(raw_housing).loc[test, "PID"])
+    tested = set(split_test_houses(raw_housing)["PID"])
     comparable_results = data_check_results(
         COMPARABLES_KEY,
         COMPARABLE_RULES,

@@ -73,6 +73,16 @@ def checked_houses(houses: pd.DataFrame, where: str = "the input") -> pd.DataFra
     return frame
 
 
+def records_by_house(table: pd.DataFrame, houses: np.ndarray, dropped: list[str]) -> list:
+    """Per house (the table's `PID` is the house's position), its rows as records without
+    `PID` and `dropped`, in the table's order; an empty list for a house without rows."""
+    records = {
+        house: rows.drop(columns=["PID", *dropped]).to_dict(orient="records")
+        for house, rows in table.groupby("PID", sort=False)
+    }
+    return [records.get(house, []) for house in houses]
+
+
 class HousePriceModel(mlflow.pyfunc.PythonModel):
     """A price estimate and a calibrated range for each house in the source file's format."""
 
@@ -230,14 +240,11 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
     def explained(self, X: pd.DataFrame, priced: pd.DataFrame) -> pd.DataFrame:
         """`priced` with each house's log base value and its reasons as a list of records
         (feature, value, contribution, dollars), largest first, then all other features."""
-        table = self.reasons(X, np.arange(len(X)), priced["estimate"].to_numpy())
-        shown = table[table["rank"] > 0]
-        records = {
-            house: rows.drop(columns=["PID", "rank"]).to_dict(orient="records")
-            for house, rows in shown.groupby("PID", sort=False)
-        }
+        houses = np.arange(len(X))
+        table = self.reasons(X, houses, priced["estimate"].to_numpy())
+        records = records_by_house(table[table["rank"] > 0], houses, ["rank"])
         base = float(table["contribution"].iloc[0])
-        return priced.assign(base_value=base, reasons=[records[h] for h in range(len(X))])
+        return priced.assign(base_value=base, reasons=records)
 
     def with_comparables(self, X: pd.DataFrame, priced: pd.DataFrame, own_pid) -> pd.DataFrame:
         """`priced` with each house's comps-implied value and its comparables as a list of
@@ -247,17 +254,9 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         table = self.comparables(
             X, houses, priced["estimate"].to_numpy(), own_pid=np.asarray(own_pid, dtype=float)
         )
-        records = {
-            house: rows.drop(columns=["PID", "subject_estimate", "implied_value"]).to_dict(
-                orient="records"
-            )
-            for house, rows in table.groupby("PID", sort=False)
-        }
+        records = records_by_house(table, houses, ["subject_estimate", "implied_value"])
         implied = implied_values(table)["implied_value"]
-        return priced.assign(
-            implied_value=implied.reindex(houses).to_numpy(),
-            comparables=[records.get(h, []) for h in houses],
-        )
+        return priced.assign(implied_value=implied.reindex(houses).to_numpy(), comparables=records)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         params = params or {}
