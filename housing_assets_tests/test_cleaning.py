@@ -55,7 +55,11 @@ def _absent_frame() -> pd.DataFrame:
 
 
 def test_fill_absent_features_separates_none_from_missing():
-    filled, counts = fill_absent_features(_absent_frame())
+    frame = _absent_frame()
+    changed, counts = fill_absent_features(frame)
+    filled = frame.assign(**changed)
+    # only the columns a rule filled are returned (categories always, as text)
+    assert "Garage Area" not in changed and "Year Built" not in changed
     assert filled["Bsmt Qual"].tolist()[0] == "None"
     assert filled["Bsmt Exposure"].tolist()[:2] == ["None", None] or pd.isna(
         filled["Bsmt Exposure"].iloc[1]

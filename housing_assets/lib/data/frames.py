@@ -1,8 +1,20 @@
 """Frame helpers shared by ingestion, cleaning, the analysis and the models."""
 
+from collections.abc import Mapping
+
+import numpy as np
 import pandas as pd
 
 SAMPLE_SEED = 42
+
+# Rows as one array per column, all in the same row order: a frame's columns (`column_arrays`)
+# or a step's output, read the same way (`columns[name]`).
+Columns = Mapping[str, np.ndarray]
+
+
+def column_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each column of `frame` as its array (no copy where pandas keeps one)."""
+    return {name: frame[name].to_numpy() for name in frame.columns}
 
 
 def with_columns(frame: pd.DataFrame, columns: dict) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
-from housing_assets.lib.data.frames import with_columns
+from housing_assets.lib.data.frames import Columns, with_columns
 from housing_assets.lib.data.naming import DE_COCK, KAGGLE, Naming, de_cock_names, is_kaggle_header
 from housing_assets.settings import is_url
 
@@ -164,13 +164,13 @@ def whole_numbers_as_int(frame: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.Dat
 
 
 def numbers_from_text(
-    frame: pd.DataFrame, columns=NUMERIC_COLUMNS
-) -> tuple[pd.DataFrame, list[str]]:
+    frame: Columns, columns=NUMERIC_COLUMNS
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """Columns of text (or numbers held as objects) as numbers, and a description of each
     column with text that is not one."""
     numbers, problems = {}, []
     for column in columns:
-        values = frame[column].to_numpy(object, copy=True)
+        values = np.array(frame[column], dtype=object)
         for row, value in enumerate(values):
             values[row] = _number_text(value)
         numbers[column] = pd.to_numeric(values, errors="coerce")
@@ -180,7 +180,7 @@ def numbers_from_text(
             problems.append(
                 f"column '{column}' has {int(bad.sum())} non-numeric value(s): {examples}"
             )
-    return with_columns(frame, numbers), problems
+    return numbers, problems
 
 
 def _number_text(value):
@@ -197,10 +197,10 @@ def _number_text(value):
 
 def parse_numeric_columns(frame: pd.DataFrame, location: str) -> pd.DataFrame:
     """Turn text columns into numbers; text that is not a number is an error naming it."""
-    frame, problems = numbers_from_text(frame)
+    numbers, problems = numbers_from_text(frame)
     if problems:
         raise SourceError(f"Source {location}: " + "; ".join(problems))
-    return frame
+    return with_columns(frame, numbers)
 
 
 def parse_fast(data: bytes, location: str) -> pd.DataFrame | None:

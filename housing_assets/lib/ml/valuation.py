@@ -51,9 +51,10 @@ EXPLAIN_COLUMNS = ("base_value", "reasons")
 COMPARABLES_COLUMNS = ("implied_value", "comparables")
 
 
-def checked_houses(houses: pd.DataFrame, where: str = "the input") -> pd.DataFrame:
+def checked_houses(houses: pd.DataFrame, where: str = "the input") -> dict[str, np.ndarray]:
     """Raw-format rows with every required column and numbers that parse, as the source
-    file's rows are read; otherwise a ValuationInputError naming the column or value."""
+    file's rows are read, one array per source column (`lib.data.frames.Columns`); otherwise a
+    ValuationInputError naming the column or value."""
     if len(houses) == 0:
         raise ValuationInputError(f"{where} has no house to price (0 rows)")
     missing = [c for c in REQUIRED_COLUMNS if c not in houses.columns]
@@ -61,16 +62,19 @@ def checked_houses(houses: pd.DataFrame, where: str = "the input") -> pd.DataFra
         raise ValuationInputError(
             f"{where} lacks {len(missing)} required column(s): {', '.join(missing)}"
         )
-    # An empty field is a missing value, as when the source file is read (`lib.data.ingest`).
-    frame = houses.reindex(columns=list(AMES_COLUMNS)).replace("", None)
+    absent = np.full(len(houses), None, dtype=object)  # a column the model does not use
+    columns = {c: houses[c].to_numpy() if c in houses.columns else absent for c in AMES_COLUMNS}
+    for column, values in columns.items():
+        # An empty field is a missing value, as when the source file is read (`lib.data.ingest`).
+        if values.dtype == object and (empty := values == "").any():
+            columns[column] = np.where(empty, None, values)
     # Text from a request ("1710") is read as the source file's numbers are; a number that is
     # not one is named with its column.
-    text = [c for c in NUMERIC_COLUMNS if not pd.api.types.is_numeric_dtype(frame[c])]
-    if text:
-        frame, problems = numbers_from_text(frame, text)
-        if problems:
-            raise ValuationInputError(f"{where}: " + "; ".join(problems))
-    return frame
+    text = [c for c in NUMERIC_COLUMNS if not pd.api.types.is_numeric_dtype(columns[c].dtype)]
+    numbers, problems = numbers_from_text(columns, text)
+    if problems:
+        raise ValuationInputError(f"{where}: " + "; ".join(problems))
+    return {**columns, **numbers}
 
 
 def records_by_house(table: pd.DataFrame, houses: np.ndarray, dropped: list[str]) -> list:
@@ -232,7 +236,7 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
 
     def features(self, houses: pd.DataFrame) -> pd.DataFrame:
         """The houses as the model was trained on them: checked, then the one feature path."""
-        return house_features(checked_houses(houses))
+        return house_features(checked_houses(houses), houses.index)
 
     def price(self, houses: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         return self.ranges(self.features(houses), level)
