@@ -84,6 +84,33 @@ def test_after_a_promotion_the_new_champion_prices(pipeline_run):
     assert set(estimates_table()["model_version"]) == {int(champion)}
 
 
+def test_the_champion_states_its_input_columns_and_checks_them_itself(pipeline_run, ames_csv):
+    """No input schema for MLflow to enforce column by column: the columns are in the model's
+    metadata, and the model itself drops the columns it does not know and names a missing one
+    (over HTTP: `test_bad_requests_get_a_4xx_naming_the_problem`)."""
+    from housing_assets.lib.data.columns import AMES_COLUMNS
+    from housing_assets.lib.ml.ranges import ValuationInputError
+    from housing_assets.lib.ml.valuation import REQUIRED_COLUMNS
+
+    model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
+    assert model.metadata.get_input_schema() is None
+    assert [p.name for p in model.metadata.get_params_schema().params] == [
+        "level", "explain", "comparables"
+    ]  # fmt: skip
+    assert model.metadata.metadata == {
+        "input_columns": list(AMES_COLUMNS), "required_columns": list(REQUIRED_COLUMNS)
+    }  # fmt: skip
+    houses = pd.DataFrame(house_records(ames_csv, rows=2))
+    expected = model.predict(houses)
+    unused = houses.drop(columns=["Order", "SalePrice"]).assign(**{"Listing Agent": "x"})
+    pd.testing.assert_frame_equal(model.predict(unused), expected, check_exact=True)
+    with pytest.raises(ValuationInputError, match=r"lacks 1 required column\(s\): Lot Area"):
+        model.predict(houses.drop(columns=["Lot Area"]))
+    twice = pd.concat([houses, houses[["Lot Area"]]], axis=1)
+    with pytest.raises(ValuationInputError, match=r"names column\(s\) twice: Lot Area"):
+        model.predict(twice)
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

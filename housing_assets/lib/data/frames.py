@@ -17,6 +17,25 @@ def column_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {name: frame[name].to_numpy() for name in frame.columns}
 
 
+def copied_columns(frame: pd.DataFrame, names) -> dict[str, np.ndarray]:
+    """Each of `names` as an array copied from `frame` (None throughout for one it lacks).
+
+    The columns of one dtype are copied as one block: a fresh frame's column costs tens of
+    microseconds to take alone, which was most of the checking of a one-house request.
+    """
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
+    by_dtype: dict[object, list[str]] = {}
+    for name in names:
+        if name in dtypes:
+            by_dtype.setdefault(dtypes[name], []).append(name)
+    arrays: dict[str, np.ndarray] = {}
+    for same in by_dtype.values():
+        block = frame[same].to_numpy()
+        arrays.update((name, block[:, j]) for j, name in enumerate(same))
+    absent = np.full(len(frame), None, dtype=object)
+    return {name: arrays.get(name, absent) for name in names}
+
+
 def with_columns(frame: pd.DataFrame, columns: dict) -> pd.DataFrame:
     """A new frame: `frame` with `columns` (arrays in its row order) replacing or added.
 

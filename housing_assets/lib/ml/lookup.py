@@ -27,13 +27,15 @@ class LookupEncoding(NamedTuple):
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         out = np.empty((len(X), len(self.numeric) + len(self.categorical)))
         out[:, : len(self.numeric)] = X[list(self.numeric)].to_numpy(dtype=float)
-        for j, column in enumerate(self.categorical, start=len(self.numeric)):
-            i = j - len(self.numeric)
-            values = X[column].to_numpy(dtype=object)
+        # One block for all the levels: taking a fresh frame's columns one by one cost more
+        # than the lookups for one house.
+        levels = X[list(self.categorical)].to_numpy(dtype=object)
+        for i in range(len(self.categorical)):
+            values = levels[:, i]
             lookup, unknown = self.codes[i], self.unknown[i]
             codes = np.fromiter((lookup.get(v, unknown) for v in values), float, len(values))
             codes[pd.isna(values)] = self.missing[i]
-            out[:, j] = codes
+            out[:, len(self.numeric) + i] = codes
         return out
 
 

@@ -19,6 +19,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from housing_assets.lib.data.columns import AMES_COLUMNS, NUMERIC_COLUMNS
 from housing_assets.lib.data.features import FEATURES, house_features
+from housing_assets.lib.data.frames import copied_columns
 from housing_assets.lib.data.ingest import numbers_from_text
 from housing_assets.lib.ml.comparables import (
     COMPARABLE_COLUMNS,
@@ -57,13 +58,15 @@ def checked_houses(houses: pd.DataFrame, where: str = "the input") -> dict[str, 
     ValuationInputError naming the column or value."""
     if len(houses) == 0:
         raise ValuationInputError(f"{where} has no house to price (0 rows)")
+    if houses.columns.has_duplicates:
+        twice = houses.columns[houses.columns.duplicated()].unique()
+        raise ValuationInputError(f"{where} names column(s) twice: {', '.join(map(str, twice))}")
     missing = [c for c in REQUIRED_COLUMNS if c not in houses.columns]
     if missing:
         raise ValuationInputError(
             f"{where} lacks {len(missing)} required column(s): {', '.join(missing)}"
         )
-    absent = np.full(len(houses), None, dtype=object)  # a column the model does not use
-    columns = {c: houses[c].to_numpy() if c in houses.columns else absent for c in AMES_COLUMNS}
+    columns = copied_columns(houses, AMES_COLUMNS)
     for column, values in columns.items():
         # An empty field is a missing value, as when the source file is read (`lib.data.ingest`).
         if values.dtype == object and (empty := values == "").any():

@@ -18,7 +18,6 @@ import sklearn
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-from mlflow.types.schema import AnyType
 
 from housing_assets.lib.data.columns import AMES_COLUMNS
 from housing_assets.lib.ml.ranges import DEFAULT_LEVEL
@@ -120,16 +119,18 @@ def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str)
 
 
 def valuation_signature() -> ModelSignature:
-    """Input: a row of the source file (De Cock's names); output: estimate, low, high (with
-    param `explain`, also base_value and reasons; with `comparables`, implied_value and
-    comparables).
+    """Output: estimate, low, high (with param `explain`, also base_value and reasons; with
+    `comparables`, implied_value and comparables); the params `level`, `explain` and
+    `comparables`.
 
-    Columns are typed Any: a house arrives as the file or a JSON request writes it (1710, 1710.0
-    or "1710"; NA as null), which MLflow's typed columns would refuse (it will not even widen an
-    integer column to double). The model parses and checks the values itself and names the
-    column at fault (`lib.ml.valuation.checked_houses`).
+    No input schema: a house arrives as the file or a JSON request writes it (1710, 1710.0 or
+    "1710"; NA as null), which MLflow's typed columns would refuse, and its untyped (Any)
+    columns only check that the required ones are present, one column at a time, at more than
+    the model's own cost per house (README, Measured figures). The model checks the columns
+    and parses the values itself and names the column at fault
+    (`lib.ml.valuation.checked_houses`); the columns are in the model's metadata
+    (`valuation_metadata`) and the input example shows them.
     """
-    inputs = Schema([ColSpec(AnyType(), c, required=c in REQUIRED_COLUMNS) for c in AMES_COLUMNS])
     outputs = Schema([ColSpec("double", column) for column in OUTPUT_COLUMNS])
     params = ParamSchema(
         [
@@ -138,7 +139,13 @@ def valuation_signature() -> ModelSignature:
             ParamSpec("comparables", "boolean", False),
         ]
     )
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+    return ModelSignature(outputs=outputs, params=params)
+
+
+def valuation_metadata() -> dict[str, list[str]]:
+    """The input contract, in the MLmodel file: the source file's columns, and those a house
+    must have."""
+    return {"input_columns": list(AMES_COLUMNS), "required_columns": list(REQUIRED_COLUMNS)}
 
 
 def log_valuation_model(model, example_houses: pd.DataFrame, registered_model: str):
@@ -154,6 +161,7 @@ def log_valuation_model(model, example_houses: pd.DataFrame, registered_model: s
         python_model=model,
         signature=valuation_signature(),
         input_example=example,
+        metadata=valuation_metadata(),
         pip_requirements=pip_requirements(),
         registered_model_name=registered_model,
     )
