@@ -8,7 +8,10 @@ other, each with `mlflow models serve --env-manager local` (one worker):
   one-house request: what the server itself costs;
 - the booster floor: the same fitted booster logged as a plain sklearn-flavour model, one house
   as the feature row it reads per request, answered with a single estimate.
-Each gets 200 sequential requests, then 8 concurrent clients x 50 requests; latencies are
+All three run at once. The 200 sequential requests go to the servers in turns of 20 (20 to
+each, then the next round), so a noisy minute on the machine falls on all of them alike, and
+each turn after the first request finds its server warm; then each
+gets 8 concurrent clients x 50 requests, one server after the other. Latencies are
 milliseconds per request (nearest-rank percentiles). Targets: champion p50 at most 3x the
 do-nothing floor's; no errors.
 
@@ -34,6 +37,7 @@ from housing_assets.processes import answers, free_port, start_group, stop_group
 from housing_assets.serving import scoring_server_command, scoring_server_env
 
 SEQUENTIAL = 200
+BLOCK = 20  # sequential requests to one server before the next server's turn
 CLIENTS, PER_CLIENT = 8, 50
 PLAIN_MODEL = "bench-plain-booster"
 DO_NOTHING_MODEL = "bench-do-nothing"
@@ -92,29 +96,47 @@ def serve(model_uri: str, env: dict) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
+def timed_request(session: requests.Session, url: str, body: dict) -> tuple[float, bool]:
+    started = time.perf_counter()
+    answer = session.post(f"{url}/invocations", json=body, timeout=30)
+    return (time.perf_counter() - started) * 1000, answer.status_code != 200
+
+
 def timed_requests(url: str, record: dict, count: int) -> tuple[list[float], int]:
     latencies, errors = [], 0
-    body = {"dataframe_records": [record]}
     with requests.Session() as session:
         for _ in range(count):
-            started = time.perf_counter()
-            answer = session.post(f"{url}/invocations", json=body, timeout=30)
-            latencies.append((time.perf_counter() - started) * 1000)
-            errors += answer.status_code != 200
+            ms, failed = timed_request(session, url, {"dataframe_records": [record]})
+            latencies.append(ms)
+            errors += failed
     return latencies, errors
 
 
-def measure(url: str, record: dict) -> dict:
-    timed_requests(url, record, 10)  # warm-up
-    sequential, errors = timed_requests(url, record, SEQUENTIAL)
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        results = list(pool.map(lambda _: timed_requests(url, record, PER_CLIENT), range(CLIENTS)))
-    concurrent = [ms for latencies, _ in results for ms in latencies]
-    return {
-        "sequential": sequential,
-        "concurrent": concurrent,
-        "errors": errors + sum(e for _, e in results),
-    }
+def measure(servers: dict[str, tuple[str, dict]]) -> dict[str, dict]:
+    """`servers`: name -> (url, record). Sequential requests in rounds over the servers, then
+    the concurrent clients against each server alone."""
+    figures = {name: {"sequential": [], "errors": 0} for name in servers}
+    sessions = {name: requests.Session() for name in servers}
+    for url, record in servers.values():
+        timed_requests(url, record, 10)  # warm-up
+    for _ in range(SEQUENTIAL // BLOCK):
+        for name, (url, record) in servers.items():
+            for _ in range(BLOCK):
+                ms, failed = timed_request(sessions[name], url, {"dataframe_records": [record]})
+                figures[name]["sequential"].append(ms)
+                figures[name]["errors"] += failed
+    for name, (url, record) in servers.items():
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            results = list(
+                pool.map(
+                    lambda _, u=url, r=record: timed_requests(u, r, PER_CLIENT), range(CLIENTS)
+                )
+            )
+        figures[name]["concurrent"] = [ms for latencies, _ in results for ms in latencies]
+        figures[name]["errors"] += sum(e for _, e in results)
+    for session in sessions.values():
+        session.close()
+    return figures
 
 
 def main() -> None:
@@ -132,21 +154,23 @@ def main() -> None:
         nothing_uri = log_do_nothing(tracking_uri)
         house = pd.read_csv(settings.SHIPPED_SOURCE, nrows=1, dtype=str, keep_default_na=False)
         raw_record = json.loads(house.to_json(orient="records"))[0]
-        figures = {}
-        for name, uri, record in (
-            ("floor: do-nothing pyfunc", nothing_uri, None),
-            ("floor: plain booster", plain_uri, feature_row),
-            (
-                "champion: valuation pyfunc",
-                f"models:/{settings.REGISTERED_MODEL}@champion",
-                raw_record,
-            ),
-        ):
-            record = raw_record if record is None else record
-            process, url = serve(uri, env)
-            try:
-                figures[name] = measure(url, record)
-            finally:
+        processes, servers = [], {}
+        try:
+            for name, uri, record in (
+                ("floor: do-nothing pyfunc", nothing_uri, raw_record),
+                ("floor: plain booster", plain_uri, feature_row),
+                (
+                    "champion: valuation pyfunc",
+                    f"models:/{settings.REGISTERED_MODEL}@champion",
+                    raw_record,
+                ),
+            ):
+                process, url = serve(uri, env)
+                processes.append(process)
+                servers[name] = (url, record)
+            figures = measure(servers)
+        finally:
+            for process in processes:
                 stop_group(process)
     floor = percentile(figures["floor: plain booster"]["sequential"], 50)
     print(
