@@ -64,7 +64,7 @@ from housing_assets.lib.registry.champion import (
 )
 from housing_assets.lib.registry.datasets import WarehouseTableSource, log_split_inputs
 from housing_assets.lib.registry.scored import log_scored_sales
-from housing_assets.lib.registry.store import log_valuation_model
+from housing_assets.lib.registry.store import check_requirements_early, log_valuation_model
 
 CALIBRATION_FOLDS = 5
 # Above this many training rows, calibration works on a fixed random sample of them.
@@ -341,6 +341,7 @@ def train_log_promote(
     # A champion that cannot be loaded fails the step here, before a model is logged or a
     # version registered (the caller's MLflow run ends FAILED, empty).
     checked = load_champion(client, registry.model, registry.alias, sklearn=True)
+    check_requirements_early()
     trained = train_model(name, split, tune_grid, jobs=jobs)
     mlflow.log_params(
         {**trained.params, "train_rows": len(split.X_train), "test_rows": len(split.X_test),

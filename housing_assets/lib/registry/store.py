@@ -5,6 +5,7 @@ down or locked is retried a bounded number of times and then named with its URI.
 """
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import sklearn
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
 from housing_assets.lib.data.columns import AMES_COLUMNS
 from housing_assets.lib.ml.ranges import DEFAULT_LEVEL
@@ -92,6 +94,24 @@ def pip_requirements() -> list[str]:
         f"numpy=={np.__version__}",
         f"cloudpickle=={cloudpickle.__version__}",
     ]
+
+
+def check_requirements_early() -> threading.Thread:
+    """MLflow's check of a model's requirements against the installed distributions, which
+    `log_model` runs, started now in a thread.
+
+    Its first run in a process lists the files of every installed distribution (about a second;
+    README, Cost) and MLflow keeps that listing. Started before a model's fits, it runs while
+    the main thread waits for the fit workers, and the model's `log_model` finds it done.
+    """
+    thread = threading.Thread(
+        target=warn_dependency_requirement_mismatches,
+        args=(pip_requirements(),),
+        name="check-requirements",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str):
