@@ -7,10 +7,10 @@ Two kinds of fill, kept apart on purpose:
 - learned imputation (neighbourhood median for Lot Frontage, median or mode elsewhere), which
   is computed from all rows. The cleaned table serves analysis only.
 
-The row-wise part (`clean_rows`) is the start of the one feature path (`lib.data.features`):
+The row-wise part (`clean_columns`) is the start of the one feature path (`lib.data.features`):
 the models read its output, gaps and all, and learn their own imputation on the training
-split. The cleaned table is `clean_rows` of the sales with the imputation on top, so nothing
-downstream has to undo it, and each derived feature is computed once, in `clean_rows`.
+split. The cleaned table is `clean_columns` of the sales with the imputation on top, so nothing
+downstream has to undo it, and each derived feature is computed once, in `clean_columns`.
 """
 
 from typing import NamedTuple
@@ -178,13 +178,8 @@ def clean_columns(raw: pd.DataFrame | Columns) -> tuple[dict[str, np.ndarray], d
     return columns, filled_as_absent
 
 
-def clean_rows(raw: pd.DataFrame) -> pd.DataFrame:
-    """`clean_columns` as a frame in the raw rows' order and index."""
-    return pd.DataFrame(clean_columns(raw)[0], index=raw.index)
-
-
 def clean_housing(raw: pd.DataFrame) -> CleaningResult:
-    """The analysis table: `clean_rows` of the sales, then imputation and z-score copies.
+    """The analysis table: `clean_columns` of the sales, then imputation and z-score copies.
 
     A derived feature whose inputs had a gap (a missing basement area) is imputed like any
     other column, rather than derived again from imputed inputs.
