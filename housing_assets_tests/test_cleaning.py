@@ -152,3 +152,18 @@ def test_clean_real_data(raw_frame):
     assert cleaned["Gr Liv Area z-score"].std(ddof=0) == pytest.approx(1)
     total = cleaned["Total Bsmt SF"] + cleaned["1st Flr SF"] + cleaned["2nd Flr SF"]
     assert (cleaned["Total SF"] == total).all()
+
+
+def test_a_few_values_are_written_as_text_exactly_as_many_are():
+    """One house's levels are written value by value, a table's by its distinct values: the
+    same text either way, gaps as None and an equal earlier value's text for 1.0."""
+    from housing_assets.lib.data.cleaning import FEW_VALUES, category_text
+
+    few = np.array(["WD ", None, np.nan, " New", 1, 1.0, pd.NA], dtype=object)
+    many = np.tile(few, FEW_VALUES // len(few) + 1)
+    assert len(many) > FEW_VALUES
+    assert category_text(few).tolist() == ["WD", None, None, "New", "1", "1", None]
+    assert category_text(many).tolist() == category_text(few).tolist() * (len(many) // len(few))
+    codes = np.array([20.0, None, 160.0], dtype=object)
+    assert category_text(codes, code=True).tolist() == ["20", None, "160"]
+    assert category_text(np.tile(codes, 30), code=True).tolist() == ["20", None, "160"] * 30
