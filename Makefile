@@ -14,11 +14,11 @@ serve: $(STAMP)  ## MLflow's scoring server for the champion on http://127.0.0.1
 
 test: $(STAMP)  ## set up, then run the whole test suite
 	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)  ## the inner loop: lint and every test that starts no server and no browser
 	$(BIN)/ruff check housing_assets housing_assets_tests benchmarks data
-	$(BIN)/pytest -n 2 --dist loadfile -m "not e2e and not browser and not deploy"
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e and not browser and not deploy"
 
 deploy-test: $(STAMP)  ## PostgreSQL, MLflow server, code server, webserver, daemon: no Docker
 	$(BIN)/pytest -m deploy

@@ -66,7 +66,7 @@ def pipeline_run():
     (GoldenRun, the DagsterInstance holding the run) on this worker's SESSION_HOME.
 
     The first worker to ask runs it and copies its state to GOLDEN_HOME; a worker that asks
-    later, with nothing in its own state yet, gets a copy of that instead of a run of its
+    later, with no file in its own state yet, gets a copy of that instead of a run of its
     own. `golden_state` hands out further copies to tests that need a state of their own to
     change.
     """
@@ -77,8 +77,9 @@ def pipeline_run():
     with (GOLDEN_ROOT / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the one run
         done = GOLDEN_ROOT / "run_id"
-        if done.exists() and not any(SESSION_HOME.iterdir()):
-            SESSION_HOME.rmdir()
+        if done.exists() and not _holds_files(SESSION_HOME):
+            # Earlier tests of this worker may have left empty directories, nothing more.
+            shutil.rmtree(SESSION_HOME)
             copy_state(GOLDEN_HOME, SESSION_HOME)
             instance = dg.DagsterInstance.local_temp(str(SESSION_HOME / "dagster"))
             run_id = done.read_text()
@@ -89,6 +90,10 @@ def pipeline_run():
             copy_state(SESSION_HOME, GOLDEN_HOME)
             done.write_text(result.run_id)
         return GoldenRun(result.run_id, result.success), instance
+
+
+def _holds_files(directory: Path) -> bool:
+    return any(path.is_file() or path.is_symlink() for path in directory.rglob("*"))
 
 
 def _run_the_pipeline():
@@ -140,15 +145,30 @@ def _reset_mlflow_globals():
     os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
-# The modules that mostly wait (for a schedule tick, for servers to start) go first, so that
-# with `pytest -n 2` (the Makefile's) their waits overlap the other worker's CPU-bound tests
-# instead of ending the session alone.
-SLOW_MODULES = ("test_e2e.py", "test_readme_commands.py", "test_deploy.py")
+# The order pytest-xdist hands the modules out in (`--dist loadfile --no-loadscope-reorder`
+# in the Makefile; without the second flag xdist reorders modules by their number of tests,
+# which put these waits last):
+# 1. the modules that mostly wait (for a schedule tick, for servers to start), so that with
+#    `pytest -n 2` their waits overlap the other worker's CPU-bound tests instead of ending
+#    the session alone;
+# 2. one module that needs the golden state, whose worker then makes it;
+# 3. the modules that need no golden state, which the other worker runs meanwhile instead of
+#    waiting for the golden run's lock;
+# 4. the rest, which find the golden state made.
+SLOW_MODULES = ("test_e2e.py", "test_readme_commands.py", "test_deploy.py", "test_freshness.py")
+GOLDEN_MAKER = "test_models.py"
+GOLDEN_FIXTURES = {"pipeline_run", "golden_state"}
 
 
 def pytest_collection_modifyitems(config, items):
-    def rank(item) -> int:
+    golden = {item.path.name for item in items if GOLDEN_FIXTURES & set(item.fixturenames)}
+
+    def rank(item) -> tuple[int, int]:
         name = item.path.name
-        return SLOW_MODULES.index(name) if name in SLOW_MODULES else len(SLOW_MODULES)
+        if name in SLOW_MODULES:
+            return 0, SLOW_MODULES.index(name)
+        if name == GOLDEN_MAKER:
+            return 1, 0
+        return (3, 0) if name in golden else (2, 0)
 
     items.sort(key=rank)
