@@ -146,17 +146,20 @@ def _reset_mlflow_globals():
 
 
 # The order pytest-xdist hands the modules out in (`--dist loadfile --no-loadscope-reorder`
-# in the Makefile; without the second flag xdist reorders modules by their number of tests,
-# which put these waits last):
-# 1. the modules that mostly wait (for a schedule tick, for servers to start), so that with
-#    `pytest -n 2` their waits overlap the other worker's CPU-bound tests instead of ending
-#    the session alone;
-# 2. one module that needs the golden state, whose worker then makes it;
-# 3. the modules that need no golden state, which the other worker runs meanwhile instead of
-#    waiting for the golden run's lock;
-# 4. the rest, which find the golden state made.
-SLOW_MODULES = ("test_e2e.py", "test_readme_commands.py", "test_deploy.py", "test_freshness.py")
-GOLDEN_MAKER = "test_models.py"
+# in the Makefile; without the second flag xdist orders modules by their number of tests).
+# A worker takes its next module when at most 2 of its tests are left, so the first four go
+# two to a worker:
+# 1. e2e (a wait for the schedule's tick) then the deploy test (servers started and waited
+#    for) on one worker; the README's commands (whole runs, one after the other) then the
+#    module that makes the golden state on the other, so the long modules overlap and none
+#    ends the session alone;
+# 2. the modules that need no golden state, which a worker runs instead of waiting for the
+#    golden run's lock;
+# 3. the rest, which find the golden state made.
+FIRST_MODULES = (
+    "test_e2e.py", "test_readme_commands.py", "test_deploy.py", "test_models.py",
+    "test_freshness.py",
+)  # fmt: skip
 GOLDEN_FIXTURES = {"pipeline_run", "golden_state"}
 
 
@@ -165,10 +168,8 @@ def pytest_collection_modifyitems(config, items):
 
     def rank(item) -> tuple[int, int]:
         name = item.path.name
-        if name in SLOW_MODULES:
-            return 0, SLOW_MODULES.index(name)
-        if name == GOLDEN_MAKER:
-            return 1, 0
-        return (3, 0) if name in golden else (2, 0)
+        if name in FIRST_MODULES:
+            return 0, FIRST_MODULES.index(name)
+        return (2, 0) if name in golden else (1, 0)
 
     items.sort(key=rank)

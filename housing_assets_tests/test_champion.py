@@ -30,6 +30,7 @@ from housing_assets.lib.registry.champion import (
 )
 from housing_assets.lib.registry.retention import collect_garbage, prune_mlflow
 from housing_assets.lib.registry.store import ensure_experiment, log_sklearn_model
+from housing_assets_tests.harness.mlflow_store import STORE_NAME, empty_store
 
 MODEL = "ames-sale-price"
 FAMILIES = ("linear", "boosted")
@@ -66,10 +67,12 @@ def weak(split):
 
 
 class Store:
-    """A fresh MLflow SQLite store with its own experiment and champion lock."""
+    """An MLflow SQLite store (a fresh one where there is none) with its own experiment and
+    champion lock."""
 
     def __init__(self, home: Path):
-        self.uri = f"sqlite:///{home / 'mlflow.db'}"
+        existing = home / STORE_NAME
+        self.uri = f"sqlite:///{existing}" if existing.exists() else empty_store(home)
         self.lock = home / "champion.lock"
         self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self.experiment_id = ensure_experiment(self.uri, "champion-tests")

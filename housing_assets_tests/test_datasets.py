@@ -5,6 +5,7 @@ import mlflow
 import pandas as pd
 
 from housing_assets.lib.registry.datasets import WarehouseTableSource, log_split_inputs
+from housing_assets_tests.harness.mlflow_store import empty_store
 
 
 def test_a_logged_split_names_its_table_and_digest(tmp_path):
@@ -18,7 +19,7 @@ def test_a_logged_split_names_its_table_and_digest(tmp_path):
     assert WarehouseTableSource.from_dict(source.to_dict()).to_dict() == source.to_dict()
     pd.testing.assert_frame_equal(source.load(), frame)
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(empty_store(tmp_path))
     experiment = mlflow.create_experiment("datasets")
     with mlflow.start_run(experiment_id=experiment) as run:
         log_split_inputs(frame.head(2), frame.tail(1), source)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from housing_assets.resources import Warehouse
+from housing_assets_tests.harness.mlflow_store import empty_store
 
 # A table whose swap transaction fits in memory but whose COMMIT (the write-ahead log) does not
 # fit on an 8 MB disk that already holds its staging copy.
@@ -77,8 +78,7 @@ def test_a_run_on_a_nearly_full_disk_ends_failed_before_writing_anything(
     monkeypatch.setenv("HOUSING_HOME", str(home))
     (home / "dagster").mkdir(parents=True)
     instance = dg.DagsterInstance.local_temp(str(home / "dagster"))
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    MlflowClient(uri).search_experiments()  # the store exists, as after earlier runs
+    uri = empty_store(home)  # the store exists, as after earlier runs
     shared = warehouse(home)
     fill(small_disk, leave=700_000)
 

@@ -18,6 +18,7 @@ from housing_assets.lib.ml.split import TrainingDataError, split_index, split_sa
 from housing_assets.lib.ml.workflow import train_model
 from housing_assets.lib.registry.store import TrackingUnavailable, ensure_experiment
 from housing_assets_tests.harness.errors import failure_text
+from housing_assets_tests.harness.mlflow_store import empty_store
 
 BOOSTER_GRID = FAMILIES["boosted"].tuning_grid
 
@@ -395,7 +396,7 @@ def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_inpu
     from housing_assets.assets.models import model_assets
     from housing_assets.resources import FitWorkers, MlflowTracking, Warehouse
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store(tmp_path)
     result = dg.materialize(
         [model_assets[0], dg.SourceAsset("raw_housing"), dg.SourceAsset("cleaned_housing")],
         resources={
