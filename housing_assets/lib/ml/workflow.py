@@ -192,7 +192,7 @@ def scored_sales(
             "estimate": np.asarray(estimate, dtype=float),
             "low": np.asarray(low, dtype=float),
             "high": np.asarray(high, dtype=float),
-            "interval_level": level,
+            "interval_level": np.full(len(X), level, dtype=float),
         },
         columns=list(SCORED_COLUMNS),
     )
