@@ -109,6 +109,17 @@ def test_the_champion_states_its_input_columns_and_checks_them_itself(pipeline_r
     twice = pd.concat([houses, houses[["Lot Area"]]], axis=1)
     with pytest.raises(ValuationInputError, match=r"names column\(s\) twice: Lot Area"):
         model.predict(twice)
+    # A list where one category belongs, for one house and for more than a few (pandas'
+    # factorize path of the cleaning); the good houses of the same request are not priced.
+    for rows in (2, 100):
+        listed = pd.DataFrame(house_records(ames_csv, rows=rows)).astype({"Neighborhood": object})
+        listed.at[1, "Neighborhood"] = ["NAmes", "OldTown"]
+        with pytest.raises(
+            ValuationInputError,
+            match=r"column 'Neighborhood' has 1 value\(s\) that are not one value: "
+            r"\['NAmes', 'OldTown'\]",
+        ):
+            model.predict(listed)
 
 
 @pytest.mark.parametrize(
@@ -277,6 +288,7 @@ def test_the_scoring_server_returns_comparables_when_asked(scoring_server, ames_
         ("missing-column", "Lot Area"),
         ("text-in-living-area", "column 'Gr Liv Area' has 1 non-numeric value(s): 'abc'"),
         ("list-in-lot-area", "column 'Lot Area' has 1 non-numeric value(s): '[8450, 9600]'"),
+        ("list-in-neighborhood", "column 'Neighborhood' has 1 value(s) that are not one value"),
         ("empty-body", "JSON"),
         ("no-rows", "no house to price (0 rows)"),
     ],
@@ -289,6 +301,8 @@ def test_bad_requests_get_a_4xx_naming_the_problem(scoring_server, ames_csv, bod
         house["Gr Liv Area"] = "abc"
     if body == "list-in-lot-area":
         house["Lot Area"] = [8450, 9600]
+    if body == "list-in-neighborhood":
+        house["Neighborhood"] = ["NAmes", "OldTown"]
     if body == "empty-body":
         answer = requests.post(
             f"{scoring_server}/invocations", data=b"", headers={"Content-Type": "application/json"}

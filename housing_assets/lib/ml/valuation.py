@@ -80,6 +80,21 @@ def checked_houses(houses: pd.DataFrame, where: str = "the input") -> dict[str, 
     return {**columns, **numbers}
 
 
+def nested_values(columns: dict[str, np.ndarray], where: str = "the input") -> str | None:
+    """What names the first column holding a list, a mapping or an array where one value
+    belongs (JSON lets a request send one), or None when there is none."""
+    for column, values in columns.items():
+        if values.dtype != object:
+            continue
+        nested = [v for v in values if isinstance(v, list | tuple | dict | set | np.ndarray)]
+        if nested:
+            return (
+                f"{where}: column {column!r} has {len(nested)} value(s) that are not one "
+                f"value: {nested[0]!r}"
+            )
+    return None
+
+
 def records_by_house(table: pd.DataFrame, houses: np.ndarray, dropped: list[str]) -> list:
     """Per house (the table's `PID` is the house's position), its rows as records without
     `PID` and `dropped`, in the table's order; an empty list for a house without rows."""
@@ -238,8 +253,17 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"estimate": estimate, "low": low, "high": high}, index=X.index)
 
     def features(self, houses: pd.DataFrame) -> pd.DataFrame:
-        """The houses as the model was trained on them: checked, then the one feature path."""
-        return house_features(checked_houses(houses), houses.index)
+        """The houses as the model was trained on them: checked, then the one feature path.
+
+        A list where one category belongs fails inside the cleaning; only then are the
+        columns searched for it, so a valid request pays nothing for the search."""
+        columns = checked_houses(houses)
+        try:
+            return house_features(columns, houses.index)
+        except (TypeError, ValueError) as error:
+            if (found := nested_values(columns)) is None:
+                raise
+            raise ValuationInputError(found) from error
 
     def price(self, houses: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         return self.ranges(self.features(houses), level)
