@@ -1,6 +1,7 @@
 """The ML pipeline: metrics, MLflow runs, the registry's champion, and no leakage."""
 
 import json
+import os
 import time
 
 import dagster as dg
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import train_test_split
 
 from housing_assets import settings
@@ -440,3 +442,41 @@ def test_the_early_requirements_check_leaves_log_model_nothing_to_list(monkeypat
     assert listed == [1]
     requirements_utils.warn_dependency_requirement_mismatches(pip_requirements())
     assert listed == [1]
+
+
+class EnvironmentWatcher(DummyRegressor):
+    """A model that notes, each time it predicts, whether `os.environ`'s getter is Python's."""
+
+    seen: list[bool] = []
+
+    def predict(self, X, *args, **kwargs):
+        EnvironmentWatcher.seen.append(os._Environ.__getitem__ is PYTHONS_GETITEM)
+        return super().predict(X, *args, **kwargs)
+
+
+PYTHONS_GETITEM = os._Environ.__getitem__
+
+
+@pytest.mark.parametrize(("asked", "patched"), [(None, False), ("true", True)])
+def test_logging_a_model_leaves_the_environment_alone_unless_asked(
+    tmp_path, monkeypatch, asked, patched
+):
+    """MLflow checks a logged model's input example by predicting with it, and to record the
+    environment variables it reads it replaces `os.environ`'s getters for the whole process:
+    a thread reading the environment then made `log_model` fail ("Set changed size during
+    iteration"). The project turns the recording off unless the environment asks for it."""
+    from housing_assets.lib.registry.store import RECORD_ENV_VARS, log_sklearn_model
+
+    if asked is None:
+        monkeypatch.delenv(RECORD_ENV_VARS, raising=False)
+    else:
+        monkeypatch.setenv(RECORD_ENV_VARS, asked)
+    mlflow.set_tracking_uri(empty_store(tmp_path))
+    X = pd.DataFrame({"Gr Liv Area": [1000.0, 2000.0, 1500.0]})
+    model = EnvironmentWatcher().fit(X, [1.0, 2.0, 3.0])
+    EnvironmentWatcher.seen.clear()
+    with mlflow.start_run():
+        log_sklearn_model(model, X, "watched")
+    assert EnvironmentWatcher.seen, "MLflow predicted with the input example"
+    assert any(not python for python in EnvironmentWatcher.seen) is patched
+    assert os.environ[RECORD_ENV_VARS] == (asked or "false")

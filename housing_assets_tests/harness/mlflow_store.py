@@ -5,6 +5,7 @@ seconds; a copy of a store that has run them opens at once. Each test process mi
 template store and hands out copies of it.
 """
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ STORE_NAME = "mlflow.db"
 @functools.cache
 def _template() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="housing-mlflow-template-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     uri = f"sqlite:///{directory / STORE_NAME}"
     MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
     return directory / STORE_NAME

@@ -114,6 +114,22 @@ def check_requirements_early() -> threading.Thread:
     return thread
 
 
+RECORD_ENV_VARS = "MLFLOW_RECORD_ENV_VARS_IN_MODEL_LOGGING"
+
+
+def untracked_environment() -> None:
+    """Turn off MLflow's recording of the environment variables a model reads while its input
+    example is checked, unless the environment asks for it.
+
+    To record them, MLflow replaces `os.environ`'s getters for the whole process and then
+    iterates the set they fill. Any other thread that reads the environment meanwhile (the
+    system-metrics monitor of the model's run, the early requirements check) can change the
+    set during that iteration, and `log_model` then fails with "Set changed size during
+    iteration". The recorded names only serve Databricks' serving tips.
+    """
+    os.environ.setdefault(RECORD_ENV_VARS, "false")
+
+
 def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str):
     """Log the fitted Pipeline with signature and input example, and register a version.
 
@@ -127,6 +143,7 @@ def log_sklearn_model(estimator, X_example: pd.DataFrame, registered_model: str)
     """
     example = X_example.head(INPUT_EXAMPLE_ROWS)
     signature = infer_signature(example, estimator.predict(example))
+    untracked_environment()
     return mlflow.sklearn.log_model(
         estimator,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
@@ -176,6 +193,7 @@ def log_valuation_model(model, example_houses: pd.DataFrame, registered_model: s
     (the project's environment: `mlflow models serve --env-manager local`).
     """
     example = example_houses.head(INPUT_EXAMPLE_ROWS)
+    untracked_environment()
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=model,
