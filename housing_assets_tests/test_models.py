@@ -475,7 +475,7 @@ def test_logging_a_model_leaves_the_environment_alone_unless_asked(
     X = pd.DataFrame({"Gr Liv Area": [1000.0, 2000.0, 1500.0]})
     model = EnvironmentWatcher().fit(X, [1.0, 2.0, 3.0])
     EnvironmentWatcher.seen.clear()
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("watched")):
         log_sklearn_model(model, X, "watched")
     assert EnvironmentWatcher.seen, "MLflow predicted with the input example"
     assert any(not python for python in EnvironmentWatcher.seen) is patched
