@@ -43,12 +43,13 @@ from housing_assets.lib.ml.fitting import FIT_JOBS
 from housing_assets.lib.ml.ranges import IntervalCalibration, price_bands
 from housing_assets.lib.ml.ratio_study import (
     MIN_GROUP_SALES,
+    all_sales,
     coverage_outcome,
     price_quartiles,
     ratio_study,
 )
 from housing_assets.lib.ml.split import split_sales
-from housing_assets.lib.ml.workflow import calibrate, cross_fit
+from housing_assets.lib.ml.workflow import calibrate, cross_fit, scored_sales, split_pids
 
 LEVEL = 0.9
 BAND = (0.87, 0.93)
@@ -112,16 +113,11 @@ def chance_outside(counts) -> float:
 
 def outside_tolerance(split, estimate, low, high) -> str:
     """The groups the ratio study's coverage check would name, for these test-split ranges."""
-    scored = pd.DataFrame(
-        {
-            "scope": "test", "model": "m", "model_version": 0,
-            "PID": split.pid.loc[split.X_test.index].to_numpy(),
-            "Neighborhood": split.X_test["Neighborhood"].astype(str).to_numpy(),
-            "sale_price": split.y_test.to_numpy(float), "estimate": estimate,
-            "low": low, "high": high, "interval_level": LEVEL,
-        }
-    )  # fmt: skip
-    study = ratio_study(scored)
+    scored = scored_sales(
+        "test", split_pids(split, split.X_test), split.X_test, split.y_test, estimate, low, high,
+        LEVEL,
+    ).assign(model="m", model_version=0)  # fmt: skip
+    study = all_sales(ratio_study(scored))
     outcome = coverage_outcome(study[study["group_kind"] != "overall"])
     return "; ".join(outcome.outside) or "none"
 

@@ -23,6 +23,7 @@ from housing_assets.lib.ml.ratio_study import (
     MAX_COVERAGE_GAP,
     TEST_SCOPE,
     VERTICAL_STATISTICS,
+    all_sales,
     coverage_outcome,
     group_rows,
     limit_outcome,
@@ -326,8 +327,10 @@ def coverage_check_result(key: dg.AssetKey, groups: pd.DataFrame) -> dg.AssetChe
 
 
 def ratio_check_results(key: dg.AssetKey, study: pd.DataFrame) -> list[dg.AssetCheckResult]:
-    """Each IAAO limit on the champion's test-split rows: all sales (blocking), each group;
-    then the ranges' coverage in each group."""
+    """Each IAAO limit on the champion's test-split rows of every sale (not only the
+    validated sample): overall (blocking), each group; then the ranges' coverage in each
+    group."""
+    study = all_sales(study)
     champion = study[(study["model"] == CHAMPION_STUDY_MODEL) & (study["scope"] == TEST_SCOPE)]
     overall = champion[champion["group_kind"] == "overall"]
     results = []

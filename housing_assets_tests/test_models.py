@@ -30,9 +30,12 @@ METRIC_KEYS = {
     "test_rmse", "test_mae", "test_mape", "test_r2", "test_rmsle", "test_median_ae",
     "train_rmse", "train_r2", "test_interval_coverage", "test_interval_median_width",
     "backtest_rmse", "backtest_mae", "backtest_r2", "backtest_interval_coverage", "backtest_rows",
-    # the ratio study's figures of each scope (lib.ml.ratio_study)
-    *(f"{scope}_{name}" for scope in ("test", "backtest", "cv5")
+    # the ratio study's figures of each scope, on all sales and the validated sample
+    # (lib.ml.ratio_study)
+    *(f"{scope}{sample}_{name}" for scope in ("test", "backtest", "cv5")
+      for sample in ("", "_validated")
       for name in ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd")),
+    "test_validated_sales", "backtest_validated_sales", "cv5_validated_sales",
 }  # fmt: skip
 
 

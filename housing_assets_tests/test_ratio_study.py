@@ -2,6 +2,7 @@
 state (the session's warehouse and MLflow store)."""
 
 import math
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -13,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from housing_assets import settings
 from housing_assets.assets.valuation import ratio_study
 from housing_assets.lib.ml import ratio_study as study_lib
+from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.ratio_study import (
     IAAO_LIMITS,
     SCORED_COLUMNS,
@@ -26,7 +28,7 @@ from housing_assets.lib.ml.ratio_study import (
     study_groups,
 )
 from housing_assets.lib.registry.scored import SCORED_ARTIFACT
-from housing_assets.resources import MlflowTracking, warehouse
+from housing_assets.resources import MlflowTracking, WarehouseIOManager, warehouse
 
 # Five sales: percent errors 0, 2, 4, 6 and 8%, ratios 1, 1.02, 1.04, 0.94, 1.08.
 PRICES = np.array([100.0, 200.0, 300.0, 400.0, 500.0])
@@ -140,6 +142,68 @@ def test_a_coverage_outcome_names_the_groups_outside_their_tolerance():
     assert coverage_outcome(rows.iloc[3:]).where == "none"  # a group without ranges
 
 
+# Nine sales: two that are not arm's-length, and seven whose ratios have quartiles 0.975 and
+# 1.075 (positions 1.5 and 4.5 of 0..6), so an IQR of 0.1 and fences at 0.675 and 1.375.
+CONDITIONS = ["Normal", "Partial", "Normal", "Normal", "Normal", "Partial", "Normal",
+              "Abnorml", "Family"]  # fmt: skip
+RATIOS = [0.7, 0.95, 1.0, 1.0, 1.05, 1.1, 2.0, 1.0, 1.0]
+
+
+def hand_made_scored(with_condition: bool = True) -> pd.DataFrame:
+    prices = np.arange(1.0, 10.0) * 100_000
+    scored = pd.DataFrame(
+        {
+            "scope": "test", "model": "m", "model_version": 3, "PID": np.arange(1, 10),
+            "Neighborhood": "A", "sale_condition": CONDITIONS, "sale_price": prices,
+            "estimate": prices * np.array(RATIOS),
+        }
+    )  # fmt: skip
+    return scored if with_condition else scored.drop(columns=["sale_condition"])
+
+
+def test_the_validated_sample_is_the_arms_length_sales_less_the_extreme_ratios():
+    scored = hand_made_scored()
+    # 0.7 is inside the lower fence, 2.0 outside the upper one; the two sales that are not
+    # arm's-length go whatever their ratio
+    assert list(study_lib.validated_sales(scored)["PID"]) == [1, 2, 3, 4, 5, 6]
+    assert study_lib.validated_sales(hand_made_scored(with_condition=False)).empty
+    study = study_lib.ratio_study(scored)
+    # each sample: all its sales, then its four price quartiles (one neighbourhood, too small)
+    assert list(study["sample"]) == ["all"] * 5 + ["validated"] * 5
+    assert list(study["group_kind"]) == (["overall"] + ["price_quartile"] * 4) * 2
+    # quartile edges of ranks 1-9 at 3, 5, 7; of ranks 1-6 at 2.25, 3.5, 4.75
+    assert list(study["sales"]) == [9, 3, 2, 2, 2, 6, 2, 1, 1, 2]
+    validated = study[(study["sample"] == "validated") & (study["group_kind"] == "overall")]
+    (row,) = validated.to_dict("records")
+    assert row["sales"] == 6 and row["model_version"] == 3
+    # ratios .7 .95 1 1 1.05 1.1: median 1, mean |deviation| (.3 + .05 + 0 + 0 + .05 + .1) / 6
+    assert row["median_ratio"] == pytest.approx(1.0, abs=1e-12)
+    assert row["cod"] == pytest.approx(100 * 0.5 / 6, abs=1e-12)
+    # sales logged before their condition was have the study of all sales only
+    assert set(study_lib.ratio_study(hand_made_scored(False))["sample"]) == {"all"}
+
+
+def test_the_checks_judge_every_sale_not_the_validated_sample():
+    """A validated sample far outside IAAO's COD limit leaves the blocking check to the
+    figures of all sales, which pass."""
+    from housing_assets.checks import ratio_check_results
+
+    rows = [
+        {"scope": "test", "model": "champion", "model_version": 1, "sample": sample,
+         "group_kind": "overall", "group": "all", "sales": 100, "median_ratio": 1.0, "cod": cod,
+         "prd": 1.0, "prb": 0.0, "coverage": 0.9, "interval_level": 0.9}
+        for sample, cod in (("all", 7.0), ("validated", 50.0))
+    ]  # fmt: skip
+    study = pd.DataFrame(rows)
+    results = {r.check_name: r for r in ratio_check_results(dg.AssetKey("ratio_study"), study)}
+    cod = results["champion_cod_within_iaao"]
+    assert cod.passed and cod.metadata["observed"].value == 7.0
+    # the same study with the validated row counted as all sales fails it
+    failing = study.assign(sample="all")
+    results = ratio_check_results(dg.AssetKey("ratio_study"), failing)
+    assert not next(r for r in results if r.check_name == "champion_cod_within_iaao").passed
+
+
 # -- the asset on the session's state ---------------------------------------------------------
 
 
@@ -148,12 +212,24 @@ def study_table(path=None) -> pd.DataFrame:
         return connection.execute("select * from housing.ratio_study").fetchdf()
 
 
-def overall(table: pd.DataFrame, model: str, scope: str = "test") -> pd.Series:
+def overall(table: pd.DataFrame, model: str, scope: str = "test", sample: str = "all") -> pd.Series:
     rows = table[
-        (table["model"] == model) & (table["scope"] == scope) & (table["group_kind"] == "overall")
+        (table["model"] == model)
+        & (table["scope"] == scope)
+        & (table["sample"] == sample)
+        & (table["group_kind"] == "overall")
     ]
-    assert len(rows) == 1, (model, scope)
+    assert len(rows) == 1, (model, scope, sample)
     return rows.iloc[0]
+
+
+def by_hand_validated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The validated sample computed here: Normal and Partial sales, then the ratios outside
+    the quartiles +- 3 IQR (percentiles interpolated linearly) left out."""
+    arms = frame[frame["Sale Condition"].isin(["Normal", "Partial"])]
+    ratio = arms["estimate"] / arms["sale_price"]
+    q1, q3 = np.percentile(ratio, 25), np.percentile(ratio, 75)
+    return arms[ratio.between(q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1))]
 
 
 def test_the_study_of_the_champion_is_the_ratios_of_its_price_estimates(pipeline_run):
@@ -166,8 +242,8 @@ def test_the_study_of_the_champion_is_the_ratios_of_its_price_estimates(pipeline
     champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion")
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as connection:
         estimates = connection.execute(
-            "select e.estimate, e.sale_price, r.Neighborhood from housing.price_estimates e "
-            "join housing.raw_housing r using (PID)"
+            'select e.estimate, e.sale_price, r.Neighborhood, r."Sale Condition" '
+            "from housing.price_estimates e join housing.raw_housing r using (PID)"
         ).fetchdf()
     expected = ratio_statistics(estimates["estimate"], estimates["sale_price"])
     row = overall(table, "champion")
@@ -176,8 +252,18 @@ def test_the_study_of_the_champion_is_the_ratios_of_its_price_estimates(pipeline
         assert row[name] == pytest.approx(value, rel=1e-9), name
     for name, limit in IAAO_LIMITS.items():
         assert limit.holds(row[name]), (name, row[name])
+    # the validated sample: the arm's-length sales less the outlier ratios
+    validated = by_hand_validated(estimates)
+    assert 750 < len(validated) < 860
+    row = overall(table, "champion", sample="validated")
+    assert row["sales"] == len(validated)
+    expected = ratio_statistics(validated["estimate"], validated["sale_price"])
+    for name, value in expected.items():
+        assert row[name] == pytest.approx(value, rel=1e-9), name
     # every neighbourhood with at least 20 test sales, and only those
-    champion_groups = table[(table["model"] == "champion") & (table["scope"] == "test")]
+    champion_groups = table[
+        (table["model"] == "champion") & (table["scope"] == "test") & (table["sample"] == "all")
+    ]
     counts = estimates["Neighborhood"].value_counts()
     neighbourhoods = champion_groups[champion_groups["group_kind"] == "neighborhood"]
     assert set(neighbourhoods["group"]) == set(counts[counts >= 20].index)
@@ -194,9 +280,12 @@ def test_the_study_of_the_champion_is_the_ratios_of_its_price_estimates(pipeline
         logged = client.get_run(meta["mlflow_run_id"]).data.metrics
         tested, backtested = overall(table, asset), overall(table, asset, "backtest")
         assert tested["model_version"] == meta["registered_version"]
+        validated = overall(table, asset, sample="validated")
         for name in ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd"):
             assert logged[f"test_{name}"] == pytest.approx(tested[name], rel=1e-9), name
             assert logged[f"backtest_{name}"] == pytest.approx(backtested[name], rel=1e-9)
+            assert logged[f"test_validated_{name}"] == pytest.approx(validated[name], rel=1e-9)
+        assert logged["test_validated_sales"] == validated["sales"]
         assert tested["sales"] == 879 and backtested["sales"] == logged["backtest_rows"] == 341
         scored = client.download_artifacts(meta["mlflow_run_id"], SCORED_ARTIFACT)
         sales = pd.read_parquet(scored)
@@ -234,7 +323,9 @@ def test_the_champions_range_coverage_by_group_is_that_of_its_price_estimates(pi
         estimates["sale_price"] <= estimates["high"]
     )
     estimates["width"] = estimates["high"] - estimates["low"]
-    champion = table[(table["model"] == "champion") & (table["scope"] == "test")]
+    champion = table[
+        (table["model"] == "champion") & (table["scope"] == "test") & (table["sample"] == "all")
+    ]
     by_group = {"overall": estimates.assign(group="all").groupby("group")}
     by_group["neighborhood"] = estimates.groupby("Neighborhood")
     quartile = study_lib.price_quartiles(estimates["sale_price"])
@@ -247,6 +338,16 @@ def test_the_champions_range_coverage_by_group_is_that_of_its_price_estimates(pi
         assert row.median_width == pytest.approx(members["width"].median(), rel=1e-9)
         checked += 1
     assert checked == len(champion) == 1 + 16 + 4
+
+
+def study_resources(home) -> dict:
+    """The study's resources on a copied state, publishing through the project's IO manager."""
+    shared = warehouse(home)
+    return {
+        "mlflow": MlflowTracking(),
+        "warehouse": shared,
+        "io_manager": WarehouseIOManager(warehouse=shared),
+    }
 
 
 def estimates_pids() -> set:
@@ -271,6 +372,9 @@ def test_the_study_records_each_iaao_check_with_its_value_and_limit(pipeline_run
     event = instance.get_latest_materialization_event(key)
     meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     assert meta["champion_cod"] == pytest.approx(row["cod"])
+    validated = overall(table, "champion", sample="validated")
+    assert meta["champion_validated_cod"] == pytest.approx(validated["cod"])
+    assert meta["champion_validated_sales"] == validated["sales"] < row["sales"]
     report = settings.reports_dir() / "ratio_study.html"
     assert meta["report_path"] == str(report)
     page = report.read_text()
@@ -289,11 +393,7 @@ def test_a_champion_outside_an_iaao_limit_keeps_the_previous_study(
     report = home / "reports" / "ratio_study.html"
     page = report.read_bytes()
     monkeypatch.setitem(study_lib.IAAO_LIMITS, "cod", Limit(-math.inf, 5.0))
-    result = dg.materialize(
-        [ratio_study],
-        resources={"mlflow": MlflowTracking(), "warehouse": warehouse(home)},
-        raise_on_error=False,
-    )
+    result = dg.materialize([ratio_study], resources=study_resources(home), raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
@@ -303,6 +403,52 @@ def test_a_champion_outside_an_iaao_limit_keeps_the_previous_study(
     assert report.read_bytes() == page, "the published study's page stays too"
 
 
+def test_a_champion_that_logged_no_sales_is_re_scored_on_the_test_split(
+    tmp_path, golden_state, monkeypatch
+):
+    """A champion whose run has no scored sales (registered before the ratio study) is priced
+    on the test split now: its rows are the statistics of the price estimates it made, on both
+    samples, with no backtest or cv5 rows; the families' rows are those their runs logged."""
+    home = golden_state(tmp_path / "home")
+    monkeypatch.setenv("HOUSING_HOME", str(home))
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    champion = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion")
+    run = client.get_run(champion.run_id)
+    logged = Path(run.info.artifact_uri.removeprefix("file://")) / SCORED_ARTIFACT
+    logged.unlink()
+    before = study_table(settings.pipeline_warehouse_path(home))
+    result = dg.materialize([ratio_study], resources=study_resources(home))
+    (event,) = result.get_asset_materialization_events()
+    meta = event.materialization.metadata
+    assert (
+        meta["scored_sales_from"]
+        .value["champion"]
+        .endswith("re-scored on this run's test split (no backtest)")
+    )
+    table = study_table(settings.pipeline_warehouse_path(home))
+    rescored = table[table["model"] == "champion"]
+    assert set(rescored["scope"]) == {"test"}
+    with duckdb.connect(str(settings.pipeline_warehouse_path(home)), read_only=True) as db:
+        estimates = db.execute(
+            'select e.estimate, e.sale_price, r."Sale Condition" '
+            "from housing.price_estimates e join housing.raw_housing r using (PID)"
+        ).fetchdf()
+    for sample, sales in (("all", estimates), ("validated", by_hand_validated(estimates))):
+        row = overall(table, "champion", sample=sample)
+        assert row["sales"] == len(sales) and row["model_version"] == int(champion.version)
+        for name, value in ratio_statistics(sales["estimate"], sales["sale_price"]).items():
+            assert row[name] == pytest.approx(value, rel=1e-9), (sample, name)
+    # the family whose newest version is the champion has lost its sales and is left out; the
+    # other's rows still come from its run, backtest and all
+    (other,) = [f.asset for f in FAMILIES.values() if f.name != champion.tags["model_family"]]
+    sources = meta["scored_sales_from"].value
+    assert set(sources) == set(table["model"]) == {"champion", other}, sources
+    kept = table[table["model"] == other].reset_index(drop=True)
+    assert set(kept["scope"]) == {"test", "backtest", "cv5"}
+    expected = before[before["model"] == other].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, expected)
+
+
 def test_ranges_that_cover_half_their_claim_fail_the_group_coverage_check(pipeline_run, raw_frame):
     """The champion's 50% ranges, stated as its 90% ones, on the test split: the check warns
     and names the groups; its own 90% ranges pass it."""
@@ -310,6 +456,7 @@ def test_ranges_that_cover_half_their_claim_fail_the_group_coverage_check(pipeli
 
     from housing_assets.checks import GROUP_COVERAGE_CHECK, coverage_check_result
     from housing_assets.lib.ml.split import split_sales
+    from housing_assets.lib.ml.workflow import scored_sales, split_pids
 
     model = mlflow.pyfunc.load_model(f"models:/{settings.REGISTERED_MODEL}@champion")
     valuation = model.unwrap_python_model()
@@ -318,17 +465,11 @@ def test_ranges_that_cover_half_their_claim_fail_the_group_coverage_check(pipeli
     outcomes = {}
     for level in (0.9, 0.5):
         priced = valuation.ranges(split.X_test, level)
-        scored = pd.DataFrame(
-            {
-                "scope": "test", "model": "champion", "model_version": 1,
-                "PID": split.pid.loc[split.X_test.index].to_numpy(),
-                "Neighborhood": split.X_test["Neighborhood"].astype(str).to_numpy(),
-                "sale_price": split.y_test.to_numpy(float),
-                **{c: priced[c].to_numpy() for c in ("estimate", "low", "high")},
-                "interval_level": 0.9,
-            }
-        )  # fmt: skip
-        table = study_lib.ratio_study(scored)
+        scored = scored_sales(
+            "test", split_pids(split, split.X_test), split.X_test, split.y_test,
+            priced["estimate"], priced["low"], priced["high"], 0.9,
+        ).assign(model="champion", model_version=1)  # fmt: skip
+        table = study_lib.all_sales(study_lib.ratio_study(scored))
         groups = table[table["group_kind"] != "overall"]
         outcomes[level] = coverage_check_result(key, groups)
     assert outcomes[0.9].passed, outcomes[0.9].metadata["outside"]

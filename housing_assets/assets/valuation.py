@@ -41,10 +41,16 @@ from housing_assets.lib.data.frames import fixed_sample
 from housing_assets.lib.ml.comparables import MIN_COMPS, implied_values
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.lib.ml.metrics import priced_accuracy
-from housing_assets.lib.ml.ratio_study import STATISTICS, TEST_SCOPE, ratio_statistics
+from housing_assets.lib.ml.ratio_study import (
+    ALL_SALES,
+    STATISTICS,
+    TEST_SCOPE,
+    VALIDATED_SALES,
+    ratio_statistics,
+)
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
 from housing_assets.lib.ml.split import split_index, split_sales
-from housing_assets.lib.ml.workflow import explainable_linear, known_sales
+from housing_assets.lib.ml.workflow import explainable_linear, known_sales, scored_sales
 from housing_assets.lib.registry.champion import (
     current_champion,
     load_champion,
@@ -335,16 +341,10 @@ def champion_scored_sales(client, warehouse: Warehouse, log) -> tuple[pd.DataFra
     _, model = load_champion(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
     houses = split_test_houses(warehouse.read("raw_housing"))
     priced = model.predict(houses)
-    scored = pd.DataFrame(
-        {
-            "scope": TEST_SCOPE,
-            "PID": houses["PID"].to_numpy(),
-            "Neighborhood": houses["Neighborhood"].astype(str).to_numpy(),
-            "sale_price": houses["SalePrice"].astype(float).to_numpy(),
-            **{column: priced[column].to_numpy() for column in ("estimate", "low", "high")},
-            "interval_level": model.unwrap_python_model().level,
-        }
-    )
+    scored = scored_sales(
+        TEST_SCOPE, houses["PID"], houses, houses["SalePrice"].astype(float),
+        priced["estimate"], priced["low"], priced["high"], model.unwrap_python_model().level,
+    )  # fmt: skip
     return scored, version, "re-scored on this run's test split (no backtest)"
 
 
@@ -388,23 +388,31 @@ def ratio_study(
     if not blocking_failures(RATIO_CHECKS, results):
         charts = [ratio_against_price(scored), cod_by_group(study), coverage_by_group(study)]
         write_report(build_ratio_report_html(study, charts), report_path, len(charts))
-    headline = study[
+    champion_overall = study[
         (study["model"] == CHAMPION_STUDY_MODEL)
         & (study["scope"] == TEST_SCOPE)
         & (study["group_kind"] == "overall")
-    ].iloc[0]
-    context.log.info(
+    ].set_index("sample")
+    headline = champion_overall.loc[ALL_SALES]
+    figures = {f"champion_{name}": float(headline[name]) for name in STATISTICS}
+    message = (
         f"Ratio study of {len(sources)} models on {len(scored):,} scored sales: "
         f"{len(study)} rows; champion v{version} on the test split: median ratio "
         f"{headline['median_ratio']:.3f}, COD {headline['cod']:.2f}, PRD {headline['prd']:.3f}, "
         f"PRB {headline['prb']:.3f}"
     )
+    if VALIDATED_SALES in champion_overall.index:
+        validated = champion_overall.loc[VALIDATED_SALES]
+        figures["champion_validated_sales"] = int(validated["sales"])
+        figures.update({f"champion_validated_{n}": float(validated[n]) for n in STATISTICS})
+        message += f"; on its {validated['sales']} validated sales COD {validated['cod']:.2f}"
+    context.log.info(message)
     output = dg.Output(
         study,
         metadata={
             **table_metadata(study),
             "champion_version": version,
-            **{f"champion_{name}": float(headline[name]) for name in STATISTICS},
+            **figures,
             "scored_sales_from": dg.MetadataValue.json(sources),
             "report_path": dg.MetadataValue.path(str(report_path)),
             "overall": markdown_table(

@@ -12,7 +12,14 @@ import plotly.graph_objects as go
 
 from housing_assets.lib.analysis.charts import PRICE_AXIS, Chart, _layout, chart_rows
 from housing_assets.lib.analysis.report import chart_sections, html_page, table_html
-from housing_assets.lib.ml.ratio_study import IAAO_LIMITS, TEST_SCOPE, coverage_tolerance
+from housing_assets.lib.ml.ratio_study import (
+    ALL_SALES,
+    ARMS_LENGTH_CONDITIONS,
+    IAAO_LIMITS,
+    TEST_SCOPE,
+    TRIM_IQR_FACTOR,
+    coverage_tolerance,
+)
 
 RATIO_REPORT_NAME = "ratio_study.html"
 CHAMPION = "champion"
@@ -57,6 +64,7 @@ def cod_by_group(study: pd.DataFrame) -> Chart:
     rows = study[
         (study["scope"] == TEST_SCOPE)
         & (study["model"] == CHAMPION)
+        & (study["sample"] == ALL_SALES)
         & (study["group_kind"] != "overall")
     ].sort_values(["group_kind", "cod"], kind="stable")
     figure = go.Figure(
@@ -83,6 +91,7 @@ def coverage_by_group(study: pd.DataFrame) -> Chart:
     rows = study[
         (study["scope"] == TEST_SCOPE)
         & (study["model"] == CHAMPION)
+        & (study["sample"] == ALL_SALES)
         & (study["group_kind"] != "overall")
     ].dropna(subset=["coverage"])
     rows = rows.sort_values(["group_kind", "coverage"], kind="stable")
@@ -126,7 +135,10 @@ def build_ratio_report_html(study: pd.DataFrame, charts: list[Chart]) -> str:
         "Ames Housing: ratio study of the price models",
         f"""<p>Ratios are estimate / sale price of sold houses. The champion and every model
 family on the test split and on the backtest year, judged by the IAAO Standard on Ratio
-Studies.</p>
+Studies. Each is studied on two samples: every sale (<code>all</code>, which the checks and the
+charts judge), and the sample an assessor's study uses (<code>validated</code>): the
+arm's-length sales ({", ".join(ARMS_LENGTH_CONDITIONS)}), less the ratios outside their
+quartiles &plusmn; {TRIM_IQR_FACTOR:g} x the interquartile range.</p>
 <section class="table"><h2>{html.escape("IAAO limits (residential property)")}</h2>
 {table_html(limits_table())}</section>
 <section class="table"><h2>All sales, by scope and model</h2>

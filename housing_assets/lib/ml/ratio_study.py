@@ -21,9 +21,20 @@ AVM vendors and lenders also report PPE5/PPE10/PPE20 (the share of estimates wit
 error not exceeded with 68.3% probability (its 68.3th percentile), in percent.
 
 A study has rows per scope (the test split, the backtest year, and the training split's
-5-fold cross-validation, `cv5`), model and group: all sales,
+5-fold cross-validation, `cv5`), model, sample and group: all sales,
 each neighbourhood with at least `MIN_GROUP_SALES` sales in the scope, and each quartile of
 the scope's sale prices. Statistics on fewer sales than that are too noisy to judge.
+
+Two samples of each scope's sales are studied:
+
+- `all`: every sale, as the model saw them. The checks judge this one: it is the stricter.
+- `validated`: the sample an assessor's study uses. The standard asks for arm's-length sales
+  only, so sales whose terms were not the open market's (Ames' `Sale Condition` other than
+  `ARMS_LENGTH_CONDITIONS`) are left out. Its Appendix B then trims outlier ratios, to which
+  COD and PRD are very sensitive: ratios outside the quartiles +- `TRIM_IQR_FACTOR` x the
+  interquartile range of the arm's-length sales are trimmed. The factor is 3, the fence
+  for extreme outliers and the default of Cook County's `assessr` package. The other common
+  choice, 1.5, would trim more. The groups are then cut from what is left.
 
 Each row also says how the price ranges did in the group: the share of sales inside their
 range (`coverage`, against the range's `interval_level`) and the median width in dollars.
@@ -49,14 +60,22 @@ STATISTICS = (
 )  # fmt: skip
 RANGE_STATISTICS = ("interval_level", "coverage", "median_width")
 STUDY_COLUMNS = (
-    "scope", "model", "model_version", "group_kind", "group", "sales", *STATISTICS,
+    "scope", "model", "model_version", "sample", "group_kind", "group", "sales", *STATISTICS,
     *RANGE_STATISTICS,
 )  # fmt: skip
+ALL_SALES = "all"
+VALIDATED_SALES = "validated"
+# Ames' sale conditions (De Cock, 2011) that are open-market sales: Normal, and Partial (a new
+# house not yet complete when last assessed). Abnorml (a trade, foreclosure or short sale),
+# Family, Alloca (linked properties sold on one deed) and AdjLand (adjoining land) are not.
+ARMS_LENGTH_CONDITIONS = ("Normal", "Partial")
+TRIM_IQR_FACTOR = 3.0
 VERTICAL_STATISTICS = ("prd", "prb")
 # The sales of one model in one scope, as a model run logs them (`lib.ml.workflow`). Runs
 # logged before the ranges were studied have no `low`, `high` or `interval_level`.
 SCORED_COLUMNS = (
-    "scope", "PID", "Neighborhood", "sale_price", "estimate", "low", "high", "interval_level",
+    "scope", "PID", "Neighborhood", "sale_condition", "sale_price", "estimate", "low", "high",
+    "interval_level",
 )  # fmt: skip
 MAX_COVERAGE_GAP = 0.03
 # Two-sided normal quantile for 1 chance in 1,000 that a well-calibrated group strays further:
@@ -164,27 +183,50 @@ def study_groups(scored: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
     return groups
 
 
+def validated_sales(sales: pd.DataFrame) -> pd.DataFrame:
+    """The `validated` sample of one model's sales in one scope: the arm's-length sales, less
+    the ratios outside their quartiles +- TRIM_IQR_FACTOR x IQR (quartiles interpolated
+    linearly, as R's default). Empty for sales logged without their sale condition."""
+    if "sale_condition" not in sales:
+        return sales.iloc[:0]
+    arms_length = sales[sales["sale_condition"].isin(ARMS_LENGTH_CONDITIONS)]
+    if arms_length.empty:
+        return arms_length
+    ratio = (arms_length["estimate"] / arms_length["sale_price"]).to_numpy(float)
+    first, third = np.quantile(ratio, [0.25, 0.75])
+    fence = TRIM_IQR_FACTOR * (third - first)
+    return arms_length[(ratio >= first - fence) & (ratio <= third + fence)]
+
+
 def ratio_study(scored: pd.DataFrame) -> pd.DataFrame:
     """The study's rows (`STUDY_COLUMNS`) for sales scored by one or more models: columns
-    `SCORED_COLUMNS` plus `model` and `model_version`."""
+    `SCORED_COLUMNS` plus `model` and `model_version`. Each scope and model has the `all`
+    sample's rows, then the `validated` sample's where the sales carry their condition."""
     rows = []
     keys = ["scope", "model", "model_version"]
     for (scope, model, version), sales in scored.groupby(keys, sort=False):
-        for kind, group, members in study_groups(sales):
-            stats = ratio_statistics(members["estimate"], members["sale_price"])
-            stats.update(range_statistics(members))
-            rows.append(
-                {
-                    "scope": scope,
-                    "model": model,
-                    "model_version": int(version),
-                    "group_kind": kind,
-                    "group": group,
-                    "sales": len(members),
-                    **stats,
-                }
-            )
+        for sample, chosen in ((ALL_SALES, sales), (VALIDATED_SALES, validated_sales(sales))):
+            for kind, group, members in study_groups(chosen) if len(chosen) else ():
+                stats = ratio_statistics(members["estimate"], members["sale_price"])
+                stats.update(range_statistics(members))
+                rows.append(
+                    {
+                        "scope": scope,
+                        "model": model,
+                        "model_version": int(version),
+                        "sample": sample,
+                        "group_kind": kind,
+                        "group": group,
+                        "sales": len(members),
+                        **stats,
+                    }
+                )
     return pd.DataFrame(rows, columns=list(STUDY_COLUMNS))
+
+
+def all_sales(study: pd.DataFrame) -> pd.DataFrame:
+    """The study's rows on every sale: what the checks and the charts judge."""
+    return study[study["sample"] == ALL_SALES]
 
 
 class LimitOutcome(NamedTuple):

@@ -51,6 +51,7 @@ from housing_assets.lib.ml.ratio_study import (
     SCORED_COLUMNS,
     TEST_SCOPE,
     ratio_statistics,
+    validated_sales,
 )
 from housing_assets.lib.ml.reasons import LinearReasons, linear_reasons
 from housing_assets.lib.ml.split import RANDOM_STATE, Split, sample_rows
@@ -177,17 +178,23 @@ def calibrate(fitted: CrossFit, jobs: int) -> Calibrations:
 LOGGED_RATIO_STATISTICS = ("median_ratio", "cod", "prd", "prb", "ppe10", "fsd")
 
 
+def split_pids(split: Split, X: pd.DataFrame) -> np.ndarray:
+    """The parcel ids of some of a split's rows (their index when the split has none)."""
+    return split.pid.loc[X.index].to_numpy() if split.pid is not None else X.index.to_numpy()
+
+
 def scored_sales(
-    scope: str, split: Split, X: pd.DataFrame, y: pd.Series, estimate, low, high, level: float
+    scope: str, pid, X: pd.DataFrame, y: pd.Series, estimate, low, high, level: float
 ) -> pd.DataFrame:
     """Sales a model priced with their ranges, as the ratio study reads them
-    (`SCORED_COLUMNS`)."""
-    pid = split.pid.loc[X.index].to_numpy() if split.pid is not None else X.index.to_numpy()
+    (`SCORED_COLUMNS`). X holds the houses' neighbourhood and sale condition, as model
+    features or as the source describes them."""
     return pd.DataFrame(
         {
             "scope": scope,
-            "PID": pid,
+            "PID": np.asarray(pid),
             "Neighborhood": X["Neighborhood"].astype(str).to_numpy(),
+            "sale_condition": X["Sale Condition"].astype(str).to_numpy(),
             "sale_price": y.to_numpy(dtype=float),
             "estimate": np.asarray(estimate, dtype=float),
             "low": np.asarray(low, dtype=float),
@@ -199,8 +206,15 @@ def scored_sales(
 
 
 def ratio_metrics(scope: str, scored: pd.DataFrame) -> dict[str, float]:
-    stats = ratio_statistics(scored["estimate"], scored["sale_price"])
-    return {f"{scope}_{name}": stats[name] for name in LOGGED_RATIO_STATISTICS}
+    """The logged ratio statistics of a scope's sales: all of them (`test_cod`), and the
+    validated sample (`test_validated_cod`, with `test_validated_sales`)."""
+    validated = validated_sales(scored)
+    metrics = {f"{scope}_validated_sales": float(len(validated))}
+    for prefix, sales in ((scope, scored), (f"{scope}_validated", validated)):
+        if len(sales):
+            stats = ratio_statistics(sales["estimate"], sales["sale_price"])
+            metrics.update({f"{prefix}_{name}": stats[name] for name in LOGGED_RATIO_STATISTICS})
+    return metrics
 
 
 def cross_validated_sales(fitted: CrossFit, split: Split) -> pd.DataFrame:
@@ -210,8 +224,9 @@ def cross_validated_sales(fitted: CrossFit, split: Split) -> pd.DataFrame:
     nothing = np.full(len(fitted.X_cal), np.nan)
     estimate = np.exp(fitted.out_of_fold)
     return scored_sales(
-        CV_SCOPE, split, fitted.X_cal, fitted.y_cal, estimate, nothing, nothing, np.nan
-    )
+        CV_SCOPE, split_pids(split, fitted.X_cal), fitted.X_cal, fitted.y_cal, estimate,
+        nothing, nothing, np.nan,
+    )  # fmt: skip
 
 
 def backtest(
@@ -227,7 +242,10 @@ def backtest(
     estimate = fitted.backtest_model.predict(X[future])
     low, high = calibration.interval(X[future], estimate, level)
     errors = regression_metrics(y[future], estimate)
-    scored = scored_sales(BACKTEST_SCOPE, split, X[future], y[future], estimate, low, high, level)
+    scored = scored_sales(
+        BACKTEST_SCOPE, split_pids(split, X[future]), X[future], y[future], estimate, low, high,
+        level,
+    )  # fmt: skip
     metrics = {
         "backtest_rmse": errors["rmse"],
         "backtest_mae": errors["mae"],
@@ -275,8 +293,8 @@ def train_model(
     ranges = interval_metrics(split.y_test, test["low"], test["high"])
     backtested, backtest_scored = backtest(fitted, calibrations.backtest, split, level)
     test_scored = scored_sales(
-        TEST_SCOPE, split, split.X_test, split.y_test, predictions, test["low"], test["high"],
-        level,
+        TEST_SCOPE, split_pids(split, split.X_test), split.X_test, split.y_test, predictions,
+        test["low"], test["high"], level,
     )  # fmt: skip
     metrics = {
         **{f"test_{k}": v for k, v in regression_metrics(split.y_test, predictions).items()},
