@@ -37,6 +37,7 @@ from housing_assets.api.client import (
 )
 from housing_assets.processes import free_port, stop_group
 from housing_assets_tests.harness.env import child_env
+from housing_assets_tests.harness.graph import FRESH_ASSETS
 from housing_assets_tests.harness.webserver import start_webserver, wait_until_serving
 from housing_assets_tests.test_models import METRIC_KEYS
 
@@ -428,7 +429,7 @@ def test_freshness_policies_of_the_valuations_and_models(api, instance):
     """Their policy fits the 2-minute schedule; this state has no freshness daemon, so no
     verdict yet (test_e2e's daemon gives one)."""
     freshness = api.freshness()
-    assert set(freshness) == {"linear_price_model", "boosted_price_model", "price_estimates"}
+    assert set(freshness) == FRESH_ASSETS
     for key, state in freshness.items():
         assert (state["warn_after_seconds"], state["fail_after_seconds"]) == (360, 600)
         assert state["status"] == "UNKNOWN", key

@@ -39,8 +39,8 @@ import pytest
 import yaml
 
 from housing_assets.api.client import HousingApi, HousingApiError
-from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, group_alive, stop_group, wait_for
+from housing_assets_tests.harness.graph import ASSETS
 from housing_assets_tests.harness.postgres import Postgres, postgres_bin_dir
 
 pytestmark = pytest.mark.deploy
@@ -48,11 +48,6 @@ pytestmark = pytest.mark.deploy
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = PROJECT_ROOT / "deploy"
 BIN = Path(sys.executable).parent
-ASSETS = {
-    "raw_housing", "cleaned_housing", "drift_reference", "encoded_housing", "eda_report",
-    *EDA_TABLES, "linear_price_model", "boosted_price_model", "price_estimates", "price_reasons",
-    "price_comparables", "ratio_study",
-}  # fmt: skip
 # drift_reference is pinned by the first run and kept by the later ones
 LATER_RUN_ASSETS = ASSETS - {"drift_reference"}
 # raw 5, cleaned 4, each model 4, price estimates 2, reasons 2, comparables 2, ratio study 9

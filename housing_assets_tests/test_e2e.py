@@ -19,19 +19,13 @@ from dagster._core.instance.ref import InstanceRef
 
 from housing_assets.api.client import HousingApi
 from housing_assets.freshness import FAIL_AFTER, WARN_AFTER
-from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets.processes import answers, free_port, wait_for
 from housing_assets_tests.harness.env import child_env
+from housing_assets_tests.harness.graph import ASSETS, FRESH_ASSETS
 from housing_assets_tests.harness.readers import HOLDER, python
 
 pytestmark = pytest.mark.e2e
 
-ASSETS = {
-    "raw_housing", "cleaned_housing", "drift_reference", "encoded_housing", "eda_report",
-    *EDA_TABLES, "linear_price_model", "boosted_price_model", "price_estimates", "price_reasons",
-    "price_comparables", "ratio_study",
-}  # fmt: skip
-FRESH_ASSETS = {"linear_price_model", "boosted_price_model", "price_estimates"}
 CHECKS_PER_ASSET = {
     "raw_housing": 5, "cleaned_housing": 4, "linear_price_model": 4, "boosted_price_model": 4,
     "price_estimates": 2, "price_reasons": 2, "price_comparables": 2, "ratio_study": 9,

@@ -19,6 +19,7 @@ from housing_assets.api.client import HousingApi
 from housing_assets.freshness import FAIL_AFTER
 from housing_assets.processes import free_port, stop_group, wait_for
 from housing_assets_tests.harness.env import child_env
+from housing_assets_tests.harness.graph import FRESH_ASSETS
 from housing_assets_tests.harness.webserver import (
     PROJECT_ROOT,
     start_webserver,
@@ -28,7 +29,6 @@ from housing_assets_tests.harness.webserver import (
 pytestmark = pytest.mark.e2e
 
 AHEAD_MINUTES = 15
-FRESH_ASSETS = {"linear_price_model", "boosted_price_model", "price_estimates"}
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 

@@ -152,6 +152,7 @@ VALUATION_PAGES = "valuations"
             description="Why each estimate of price_estimates is what it is: its base value, "
             "its ten largest feature contributions (log price and dollars) and one row for all "
             "other features.",
+            freshness_policy=SCHEDULED_FRESHNESS,
         ),
         COMPARABLES_KEY.to_python_identifier(): dg.AssetOut(
             key=COMPARABLES_KEY,
@@ -159,6 +160,7 @@ VALUATION_PAGES = "valuations"
             kinds={"mlflow", "pandas", "duckdb"},
             description="3 to 6 comparable known sales for each estimate of price_estimates, "
             "adjusted by the model, and the comps-implied value.",
+            freshness_policy=SCHEDULED_FRESHNESS,
         ),
     },
     check_specs=[*REASON_CHECKS, *COMPARABLE_CHECKS],
@@ -354,6 +356,7 @@ def champion_scored_sales(client, warehouse: Warehouse, log) -> tuple[pd.DataFra
     # After the valuations: the champion it judges is the one that priced them.
     deps=[ESTIMATES_KEY, *(fam.asset for fam in FAMILIES.values())],
     check_specs=RATIO_CHECKS,
+    freshness_policy=SCHEDULED_FRESHNESS,
 )
 def ratio_study(
     context: dg.AssetExecutionContext, mlflow: MlflowTracking, warehouse: Warehouse
