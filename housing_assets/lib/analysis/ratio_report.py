@@ -13,11 +13,11 @@ import plotly.graph_objects as go
 from housing_assets.lib.analysis.charts import PRICE_AXIS, Chart, _layout, chart_rows
 from housing_assets.lib.analysis.report import chart_sections, html_page, table_html
 from housing_assets.lib.ml.ratio_study import (
-    ALL_SALES,
     ARMS_LENGTH_CONDITIONS,
     IAAO_LIMITS,
     TEST_SCOPE,
     TRIM_IQR_FACTOR,
+    all_sales,
     coverage_tolerance,
 )
 
@@ -61,10 +61,10 @@ def ratio_against_price(scored: pd.DataFrame) -> Chart:
 def cod_by_group(study: pd.DataFrame) -> Chart:
     """The champion's COD per neighbourhood and price quartile on the test split."""
     title = "Coefficient of dispersion by group, champion, test split"
+    study = all_sales(study)
     rows = study[
         (study["scope"] == TEST_SCOPE)
         & (study["model"] == CHAMPION)
-        & (study["sample"] == ALL_SALES)
         & (study["group_kind"] != "overall")
     ].sort_values(["group_kind", "cod"], kind="stable")
     figure = go.Figure(
@@ -88,10 +88,10 @@ def coverage_by_group(study: pd.DataFrame) -> Chart:
     """The champion's range coverage per neighbourhood and price quartile on the test split,
     with the band a calibrated range stays in for a group of that size."""
     title = "Price range coverage by group, champion, test split"
+    study = all_sales(study)
     rows = study[
         (study["scope"] == TEST_SCOPE)
         & (study["model"] == CHAMPION)
-        & (study["sample"] == ALL_SALES)
         & (study["group_kind"] != "overall")
     ].dropna(subset=["coverage"])
     rows = rows.sort_values(["group_kind", "coverage"], kind="stable")

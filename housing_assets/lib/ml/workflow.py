@@ -209,11 +209,11 @@ def ratio_metrics(scope: str, scored: pd.DataFrame) -> dict[str, float]:
     """The logged ratio statistics of a scope's sales: all of them (`test_cod`), and the
     validated sample (`test_validated_cod`, with `test_validated_sales`)."""
     validated = validated_sales(scored)
+    samples = [(scope, scored)] + ([(f"{scope}_validated", validated)] if len(validated) else [])
     metrics = {f"{scope}_validated_sales": float(len(validated))}
-    for prefix, sales in ((scope, scored), (f"{scope}_validated", validated)):
-        if len(sales):
-            stats = ratio_statistics(sales["estimate"], sales["sale_price"])
-            metrics.update({f"{prefix}_{name}": stats[name] for name in LOGGED_RATIO_STATISTICS})
+    for prefix, sales in samples:
+        stats = ratio_statistics(sales["estimate"], sales["sale_price"])
+        metrics.update({f"{prefix}_{name}": stats[name] for name in LOGGED_RATIO_STATISTICS})
     return metrics
 
 
