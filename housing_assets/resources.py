@@ -32,9 +32,11 @@ from housing_assets.lib.data.ingest import (
 )
 from housing_assets.lib.data.warehouse import (
     adopt_replica,
+    missing_counts,
     publish_replica,
     publish_tables,
     read_columns,
+    read_rows,
     read_table,
     replica_is_stale,
     require_free_space,
@@ -158,6 +160,16 @@ class Warehouse(dg.ConfigurableResource):
         """A published table (or some of its columns); a missing one is named in the error."""
         with self.connection() as connection:
             return read_columns(connection, self.warehouse_schema, name, columns)
+
+    def read_rows(self, name: str, column: str, values) -> pd.DataFrame:
+        """The rows of a published table whose `column` is one of `values`, in its order."""
+        with self.connection() as connection:
+            return read_rows(connection, self.warehouse_schema, name, column, values)
+
+    def missing_counts(self, name: str) -> tuple[pd.Series, int]:
+        """The missing values of each column of a published table, and its rows."""
+        with self.connection() as connection:
+            return missing_counts(connection, self.warehouse_schema, name)
 
     def read_if_exists(self, name: str) -> pd.DataFrame | None:
         with self.connection() as connection:

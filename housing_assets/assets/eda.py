@@ -11,13 +11,14 @@ across runs) without opening the report.
 from collections.abc import Iterator
 
 import dagster as dg
-import pandas as pd
 
 from housing_assets import settings
+from housing_assets.assets.ingestion import RAW_KEY, raw_sales
 from housing_assets.lib.analysis.charts import build_charts, chart_rows
 from housing_assets.lib.analysis.eda import (
     EDA_TABLES,
     MissingCounts,
+    importance_rows,
     run_eda,
     skipped_table,
     warehouse_tables,
@@ -28,13 +29,21 @@ from housing_assets.lib.analysis.report import (
     findings_markdown,
     write_report,
 )
-from housing_assets.lib.data.cleaning import sales
+from housing_assets.lib.data.columns import (
+    CATEGORICAL_COLUMNS,
+    DERIVED_FEATURES,
+    NUMERIC_FEATURES,
+    TARGET,
+)
 from housing_assets.lib.data.features import house_features
+from housing_assets.lib.ml.split import split_index
 from housing_assets.metadata import column_schema, markdown_table
 from housing_assets.resources import Warehouse
 
 REPORT_KEY = dg.AssetKey("eda_report")
-EDA_INPUTS = ["raw_housing", "cleaned_housing", "encoded_housing"]
+EDA_INPUTS = [RAW_KEY.path[-1], "cleaned_housing", "encoded_housing"]
+# The cleaned columns the analysis reads: not the normalised copies.
+ANALYSED_COLUMNS = ["PID", TARGET, *NUMERIC_FEATURES, *CATEGORICAL_COLUMNS, *DERIVED_FEATURES]
 EDA_SPECS = [
     dg.AssetSpec(
         REPORT_KEY,
@@ -60,22 +69,23 @@ EDA_SPECS = [
 @dg.multi_asset(
     name="eda_report",
     specs=EDA_SPECS,
-    ins={
-        "raw_housing": dg.AssetIn("raw_housing"),
-        "cleaned_housing": dg.AssetIn("cleaned_housing"),
-        "encoded_housing": dg.AssetIn("encoded_housing"),
-    },
 )
 def eda_report(
-    context: dg.AssetExecutionContext,
-    raw_housing: pd.DataFrame,
-    cleaned_housing: pd.DataFrame,
-    encoded_housing: pd.DataFrame,
-    warehouse: Warehouse,
+    context: dg.AssetExecutionContext, warehouse: Warehouse
 ) -> Iterator[dg.MaterializeResult]:
-    """The EDA report and its warehouse tables, computed and published together."""
-    features = house_features(sales(raw_housing))
-    result = run_eda(MissingCounts.of(raw_housing), cleaned_housing, encoded_housing, features)
+    """The EDA report and its warehouse tables, computed and published together.
+
+    It reads from the warehouse only what it analyses: the cleaned table without its
+    normalised copies, the encoded table, and of the raw table the gaps of each column (which
+    the warehouse counts) and the rows of the importance sample, whose features are made
+    from those rows alone.
+    """
+    raw = MissingCounts(*warehouse.missing_counts(RAW_KEY.path[-1]))
+    cleaned_housing = warehouse.read("cleaned_housing", ANALYSED_COLUMNS)
+    encoded_housing = warehouse.read("encoded_housing")
+    rows = importance_rows(cleaned_housing[TARGET], split_index(cleaned_housing)[0])
+    features = house_features(raw_sales(warehouse, cleaned_housing.loc[rows, "PID"]))
+    result = run_eda(raw, cleaned_housing, encoded_housing, features.set_axis(rows))
     charts = build_charts(cleaned_housing, result)
     tables = warehouse_tables(result)
     warehouse.publish(tables)

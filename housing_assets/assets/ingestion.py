@@ -6,9 +6,11 @@ import dagster as dg
 import pandas as pd
 
 from housing_assets.checks import RAW_RULES, audited_output, data_check_results, data_check_specs
+from housing_assets.lib.data.cleaning import sales_in_order
 from housing_assets.lib.data.ingest import MissingColumnsError
+from housing_assets.lib.ml.split import pids_by_split
 from housing_assets.metadata import table_metadata
-from housing_assets.resources import HousingSource
+from housing_assets.resources import HousingSource, Warehouse
 
 RAW_KEY = dg.AssetKey("raw_housing")
 RAW_CHECKS = data_check_specs(RAW_KEY, RAW_RULES)
@@ -50,3 +52,22 @@ def raw_housing(context: dg.AssetExecutionContext, source: HousingSource) -> Ite
     )
     results = data_check_results(RAW_KEY, RAW_RULES, raw.frame)
     yield from audited_output(RAW_KEY, RAW_CHECKS, results, output)
+
+
+# Later steps that need some of the sales read only their rows of the published raw table (a
+# whole raw table is the largest frame of a run).
+
+
+def raw_sales(warehouse: Warehouse, pids) -> pd.DataFrame:
+    """The raw rows of these sales (one per PID, as `sales` keeps), in the order of `pids`."""
+    return sales_in_order(warehouse.read_rows(RAW_KEY.path[-1], "PID", pids), pids)
+
+
+def split_test_pids(warehouse: Warehouse) -> pd.Series:
+    """The parcel ids of the test split's sales, in the split's order."""
+    return pids_by_split(warehouse.read(RAW_KEY.path[-1], ["PID"])["PID"])[1]
+
+
+def split_test_houses(warehouse: Warehouse) -> pd.DataFrame:
+    """The raw rows of the test split's houses, in the split's order."""
+    return raw_sales(warehouse, split_test_pids(warehouse))

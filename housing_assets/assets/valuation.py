@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from housing_assets import settings
+from housing_assets.assets.ingestion import RAW_KEY, raw_sales, split_test_houses, split_test_pids
 from housing_assets.checks import (
     CHAMPION_STUDY_MODEL,
     COMPARABLE_RULES,
@@ -36,7 +37,6 @@ from housing_assets.lib.analysis.ratio_report import (
 )
 from housing_assets.lib.analysis.report import write_report
 from housing_assets.lib.analysis.valuation_page import Valuation, valuation_html
-from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.data.frames import fixed_sample
 from housing_assets.lib.ml.comparables import MIN_COMPS, implied_values
 from housing_assets.lib.ml.families import FAMILIES
@@ -49,7 +49,7 @@ from housing_assets.lib.ml.ratio_study import (
     ratio_statistics,
 )
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
-from housing_assets.lib.ml.split import split_index, split_sales
+from housing_assets.lib.ml.split import split_sales
 from housing_assets.lib.ml.workflow import explainable_linear, known_sales, scored_sales
 from housing_assets.lib.registry.champion import (
     current_champion,
@@ -64,27 +64,32 @@ from housing_assets.resources import MlflowTracking, SubjectsSource, Warehouse
 
 ESTIMATES_KEY = dg.AssetKey("price_estimates")
 ESTIMATE_CHECKS = data_check_specs(ESTIMATES_KEY, ESTIMATE_RULES)
+# Above this many subjects, reasons and comparables are those of a fixed random sample.
+EXPLAINED_MAX_ROWS = 1_000
 
 
-def split_test_houses(raw: pd.DataFrame) -> pd.DataFrame:
-    """The raw rows of the test split's houses, in the split's order."""
-    rows = sales(raw)
-    _, test = split_index(rows)
-    return rows.loc[test].reset_index(drop=True)
-
-
-def subject_houses(subjects: SubjectsSource, raw_housing: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The houses to price and where they came from: the subjects file, else the test split."""
+def subject_houses(
+    subjects: SubjectsSource, warehouse: Warehouse, priced: pd.Series | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The houses to price and where they came from: the subjects file, else the test split.
+    With `priced` (parcel ids), only the houses among them, a fixed sample of
+    EXPLAINED_MAX_ROWS; of the test split, only those houses' rows are read."""
     if subjects.location:
         loaded = subjects.load()
-        return loaded.frame, f"{subjects.location} ({loaded.naming} naming)"
-    return split_test_houses(raw_housing), "the test split of the sales"
+        houses = loaded.frame
+        if priced is not None:
+            houses = fixed_sample(houses[houses["PID"].isin(priced)], EXPLAINED_MAX_ROWS)
+        return houses, f"{subjects.location} ({loaded.naming} naming)"
+    pids = split_test_pids(warehouse)
+    if priced is not None:
+        pids = fixed_sample(pids[pids.isin(priced)], EXPLAINED_MAX_ROWS)
+    return raw_sales(warehouse, pids), "the test split of the sales"
 
 
 @dg.asset(
     group_name="valuation",
     kinds={"mlflow", "pandas", "duckdb"},
-    deps=["cleaned_housing", *(fam.asset for fam in FAMILIES.values())],
+    deps=[RAW_KEY, "cleaned_housing", *(fam.asset for fam in FAMILIES.values())],
     check_specs=ESTIMATE_CHECKS,
     freshness_policy=SCHEDULED_FRESHNESS,
 )
@@ -92,10 +97,10 @@ def price_estimates(
     context: dg.AssetExecutionContext,
     subjects: SubjectsSource,
     mlflow: MlflowTracking,
-    raw_housing: pd.DataFrame,
+    warehouse: Warehouse,
 ) -> Iterator:
     """Estimate and calibrated range for each subject house, priced by the current champion."""
-    houses, origin = subject_houses(subjects, raw_housing)
+    houses, origin = subject_houses(subjects, warehouse)
     version, model = load_champion(
         mlflow.client(), settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS
     )
@@ -138,8 +143,6 @@ REASONS_KEY = dg.AssetKey("price_reasons")
 REASON_CHECKS = data_check_specs(REASONS_KEY, REASON_RULES)
 COMPARABLES_KEY = dg.AssetKey("price_comparables")
 COMPARABLE_CHECKS = data_check_specs(COMPARABLES_KEY, COMPARABLE_RULES)
-# Above this many subjects, reasons and comparables are those of a fixed random sample.
-EXPLAINED_MAX_ROWS = 1_000
 VALUATION_PAGES = "valuations"
 
 
@@ -164,12 +167,13 @@ VALUATION_PAGES = "valuations"
         ),
     },
     check_specs=[*REASON_CHECKS, *COMPARABLE_CHECKS],
+    deps=[RAW_KEY],
 )
 def explained_estimates(
     context: dg.AssetExecutionContext,
     subjects: SubjectsSource,
     mlflow: MlflowTracking,
-    raw_housing: pd.DataFrame,
+    warehouse: Warehouse,
     price_estimates: pd.DataFrame,
 ) -> Iterator:
     """The reasons and the comparable sales of the estimates in price_estimates, from the
@@ -181,16 +185,15 @@ def explained_estimates(
     client = mlflow.client()
     model = load_registered(client, settings.REGISTERED_MODEL, str(version))
     valuation = model.unwrap_python_model()
-    houses, origin = subject_houses(subjects, raw_housing)
-    houses = fixed_sample(houses[houses["PID"].isin(price_estimates["PID"])], EXPLAINED_MAX_ROWS)
+    houses, origin = subject_houses(subjects, warehouse, priced=price_estimates["PID"])
     estimates = price_estimates.set_index("PID")["estimate"]
     estimate = estimates.loc[houses["PID"]].to_numpy()
     X = valuation.features(houses)
-    explainable(context, valuation, raw_housing)
+    explainable(context, valuation, warehouse)
     contributions = valuation.contributions(X)
     reasons = valuation.reasons(X, houses["PID"], estimate, contributions)
     comparables = comparable_sales(
-        context, client, version, valuation, raw_housing, X, houses, estimate, contributions
+        context, client, version, valuation, warehouse, X, houses, estimate, contributions
     )
     context.log.info(
         f"Reasons and comparables for {reasons['PID'].nunique()} of {len(price_estimates)} "
@@ -199,7 +202,7 @@ def explained_estimates(
     reason_results = data_check_results(
         REASONS_KEY, REASON_RULES, reasons.assign(estimate=reasons["PID"].map(estimates))
     )
-    tested = set(split_test_houses(raw_housing)["PID"])
+    tested = set(split_test_pids(warehouse))
     comparable_results = data_check_results(
         COMPARABLES_KEY,
         COMPARABLE_RULES,
@@ -244,7 +247,7 @@ def explained_estimates(
     yield from comparable_results
 
 
-def explainable(context, valuation, raw_housing: pd.DataFrame) -> None:
+def explainable(context, valuation, warehouse: Warehouse) -> None:
     """A linear champion registered before reasons gets them from this run's training split
     (the rows it was fitted on, if the sales have not changed); a booster's come from its
     trees."""
@@ -252,12 +255,12 @@ def explainable(context, valuation, raw_housing: pd.DataFrame) -> None:
         context.log.warning(
             "The champion stores no reasons; they are computed from this run's training split"
         )
-        split = split_sales(raw_housing)
+        split = split_sales(warehouse.read(RAW_KEY.path[-1]))
         valuation.linear_reasons = explainable_linear(valuation.estimator, split.X_train)
 
 
 def comparable_sales(
-    context, client, version, valuation, raw_housing, X, houses, estimate, contributions
+    context, client, version, valuation, warehouse, X, houses, estimate, contributions
 ):
     """The comparables of the explained houses, from the known sales the champion stores, or
     for a champion registered before comparables, the training split of this run's sales.
@@ -268,7 +271,7 @@ def comparable_sales(
         context.log.warning(
             "The champion stores no known sales; comparables come from this run's training split"
         )
-        pool = known_sales(split_sales(raw_housing))
+        pool = known_sales(split_sales(warehouse.read(RAW_KEY.path[-1])))
         return valuation.comparables_from(pool, X, houses["PID"], estimate, contributions)
     run_id = client.get_model_version(settings.REGISTERED_MODEL, str(version)).run_id
     known = read_known_sales(client, run_id, pool.pid)
@@ -341,7 +344,7 @@ def champion_scored_sales(client, warehouse: Warehouse, log) -> tuple[pd.DataFra
     except ScoredSalesMissing as missing:
         log.warning(f"{missing}; the champion v{version} is re-scored on the test split")
     _, model = load_champion(client, settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS)
-    houses = split_test_houses(warehouse.read("raw_housing"))
+    houses = split_test_houses(warehouse)
     priced = model.predict(houses)
     scored = scored_sales(
         TEST_SCOPE, houses["PID"], houses, houses["SalePrice"].astype(float),

@@ -486,17 +486,23 @@ def rank_agreement(first: pd.Series, second: pd.Series) -> float:
     return float(first.corr(second, method="spearman"))
 
 
+def importance_rows(price: pd.Series, train_index: pd.Index) -> pd.Index:
+    """The rows the importance is learned on: the training rows with a price, a fixed sample
+    of them above IMPORTANCE_MAX_ROWS (k-NN mutual information grows as n log n per
+    feature). Only these rows' features are needed, so a large table's are not all made."""
+    sold = train_index[price.loc[train_index].notna().to_numpy()]
+    return fixed_sample(pd.DataFrame(index=sold), IMPORTANCE_MAX_ROWS).index
+
+
 def feature_importance(
     features: pd.DataFrame, price: pd.Series, train_index: pd.Index
 ) -> tuple[Importance, list[SkippedColumn]]:
     """Mutual information and permutation importance on log price, training rows only.
 
-    `features` are the models' features of the sales (`lib.data.features.house_features`).
+    `features` are the models' features (`lib.data.features.house_features`) of the sales,
+    or at least of their `importance_rows`.
     """
-    sold = price.loc[train_index].notna()
-    train = features.loc[train_index[sold.to_numpy()]]
-    # k-NN mutual information grows as n log n per feature.
-    train = fixed_sample(train, IMPORTANCE_MAX_ROWS)
+    train = features.loc[importance_rows(price, train_index)]
     X, skipped = _usable_training_features(importance_features(train))
     if not X.shape[1]:
         raise EdaInputError("No feature varies on the training rows; importance is undefined")
@@ -548,7 +554,8 @@ def run_eda(
     raw: MissingCounts, cleaned: pd.DataFrame, encoded: pd.DataFrame, features: pd.DataFrame
 ) -> EdaResult:
     """Every statistic of the report, from the raw table's gaps, the cleaned and encoded
-    tables, and the models' features of the same sales (for the importance)."""
+    tables, and the models' features of the same sales (for the importance: of all of them,
+    or only of their `importance_rows`)."""
     require_rows(cleaned)
     require_usable_target(cleaned)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -569,7 +576,7 @@ def _run_eda(
     spearman = correlation_matrix(sample, [*numeric, TARGET], "spearman")
     eta = categorical_numeric_associations(sample, categorical, [TARGET, *numeric])
     cramers = categorical_pair_associations(sample, categorical)
-    train_index, _ = split_index(features)
+    train_index, _ = split_index(cleaned)
     importance, skipped_features = feature_importance(features, cleaned[TARGET], train_index)
     return EdaResult(
         rows=len(cleaned),

@@ -54,6 +54,17 @@ def sales(raw: pd.DataFrame) -> pd.DataFrame:
     return drop_duplicate_pids(raw)[0]
 
 
+def sales_in_order(raw: pd.DataFrame, pids) -> pd.DataFrame:
+    """The sales of these parcel ids, in their order and indexed 0..n-1, from raw rows that
+    hold them all (read for them alone): each the row `sales` keeps of its PID."""
+    rows = sales(raw)
+    position = pd.Index(rows["PID"]).get_indexer(pd.Index(pids))
+    if (position < 0).any():
+        missing = list(pd.Index(pids)[position < 0][:5])
+        raise LookupError(f"The raw rows hold no sale with PID {missing}")
+    return rows.iloc[position].reset_index(drop=True)
+
+
 def category_text(values, code: bool = False) -> np.ndarray:
     """Values as stripped text, missing as None; a numeric code 20.0 becomes '20'.
 

@@ -141,16 +141,54 @@ def table_exists(connection, schema: str, name: str) -> bool:
     return bool(exists)
 
 
-def read_columns(
-    connection, schema: str, name: str, columns: list[str] | None = None
-) -> pd.DataFrame:
-    """A published table, or some of its columns; a missing table is named in the error."""
+def require_table(connection, schema: str, name: str) -> str:
+    """The table's quoted name in a query; a missing table is named in the error."""
     if not table_exists(connection, schema, name):
         raise LookupError(
             f'The warehouse has no table "{schema}"."{name}": materialise {name} first'
         )
+    return f"{quoted(schema)}.{quoted(name)}"
+
+
+def read_columns(
+    connection, schema: str, name: str, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """A published table, or some of its columns; a missing table is named in the error."""
+    table = require_table(connection, schema, name)
     selected = ", ".join(quoted(c) for c in columns) if columns else "*"
-    return read_frame(connection, f"SELECT {selected} FROM {quoted(schema)}.{quoted(name)}")
+    return read_frame(connection, f"SELECT {selected} FROM {table}")
+
+
+def table_columns(connection, schema: str, name: str) -> list[str]:
+    """A published table's column names, in order."""
+    table = require_table(connection, schema, name)
+    return list(read_frame(connection, f"SELECT * FROM {table} LIMIT 0").columns)
+
+
+def read_rows(connection, schema: str, name: str, column: str, values) -> pd.DataFrame:
+    """The rows of a published table whose `column` holds one of `values`, in the table's
+    own order: a step that needs a few rows of a large table reads only those."""
+    table = require_table(connection, schema, name)
+    connection.register("wanted_values", pd.DataFrame({"value": pd.unique(pd.Series(values))}))
+    try:
+        return read_frame(
+            connection,
+            f"SELECT * FROM {table} WHERE {quoted(column)} IN "
+            "(SELECT value FROM wanted_values) ORDER BY rowid",
+        )
+    finally:
+        connection.unregister("wanted_values")
+
+
+def missing_counts(connection, schema: str, name: str) -> tuple[pd.Series, int]:
+    """How many NULLs each column of a published table holds, and its rows, counted by the
+    warehouse without reading the table: the `isna().sum()` of the frame it was written from,
+    whose NaN and None are stored as NULL."""
+    columns = table_columns(connection, schema, name)
+    counts = ", ".join(f"count(*) - count({quoted(c)})" for c in columns)
+    table = require_table(connection, schema, name)
+    ((rows, *missing),) = connection.execute(f"SELECT count(*), {counts} FROM {table}").fetchall()
+    return pd.Series(missing, index=columns, dtype="int64"), int(rows)
 
 
 def read_table(connection, schema: str, name: str) -> pd.DataFrame | None:

@@ -40,6 +40,14 @@ def split_index(frame: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
     return pd.Index(train), pd.Index(test)
 
 
+def pids_by_split(pids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The training and test split's parcel ids, in the split's order, from the raw table's
+    PID column: the sales `split_sales` splits, known without the rest of the table."""
+    sold = pids.drop_duplicates(keep="first").reset_index(drop=True)
+    train, test = split_index(sold.to_frame())
+    return sold.loc[train], sold.loc[test]
+
+
 def split_features(X: pd.DataFrame, y: pd.Series, pid: pd.Series | None = None) -> Split:
     """Model features and target of the sales, split by `split_index`."""
     train, test = split_index(X)
