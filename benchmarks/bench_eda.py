@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from housing_assets.lib.analysis.charts import build_charts
-from housing_assets.lib.analysis.eda import MissingCounts, run_eda
+from housing_assets.lib.analysis.eda import MissingCounts, importance_pids, run_eda
 from housing_assets.lib.analysis.report import REPORT_NAME, build_report_html, write_report
-from housing_assets.lib.data.cleaning import clean_housing
+from housing_assets.lib.data.cleaning import clean_housing, sales_in_order
 from housing_assets.lib.data.encoding import encode_housing
+from housing_assets.lib.data.features import house_features
 from housing_assets.lib.data.ingest import load_source
 from housing_assets.settings import SHIPPED_SOURCE
 
@@ -30,7 +31,9 @@ MAX_HTML_BYTES = 8 * 1024 * 1024
 def one_run(raw, cleaned, encoded, out_dir: Path) -> tuple[dict[str, float], int]:
     stages = {}
     start = time.perf_counter()
-    result = run_eda(MissingCounts.of(raw), cleaned, encoded)
+    pids = importance_pids(cleaned)  # the asset reads these raw rows alone
+    features = house_features(sales_in_order(raw, pids)).set_axis(pids.index)
+    result = run_eda(MissingCounts.of(raw), cleaned, encoded, features)
     stages["statistics"] = time.perf_counter() - start
     mark = time.perf_counter()
     charts = build_charts(cleaned, result)

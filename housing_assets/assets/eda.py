@@ -18,7 +18,7 @@ from housing_assets.lib.analysis.charts import build_charts, chart_rows
 from housing_assets.lib.analysis.eda import (
     EDA_TABLES,
     MissingCounts,
-    importance_rows,
+    importance_pids,
     run_eda,
     skipped_table,
     warehouse_tables,
@@ -36,7 +36,6 @@ from housing_assets.lib.data.columns import (
     TARGET,
 )
 from housing_assets.lib.data.features import house_features
-from housing_assets.lib.ml.split import split_index
 from housing_assets.metadata import column_schema, markdown_table
 from housing_assets.resources import Warehouse
 
@@ -83,9 +82,9 @@ def eda_report(
     raw = MissingCounts(*warehouse.missing_counts(RAW_KEY.path[-1]))
     cleaned_housing = warehouse.read("cleaned_housing", ANALYSED_COLUMNS)
     encoded_housing = warehouse.read("encoded_housing")
-    rows = importance_rows(cleaned_housing[TARGET], split_index(cleaned_housing)[0])
-    features = house_features(raw_sales(warehouse, cleaned_housing.loc[rows, "PID"]))
-    result = run_eda(raw, cleaned_housing, encoded_housing, features.set_axis(rows))
+    pids = importance_pids(cleaned_housing)
+    features = house_features(raw_sales(warehouse, pids)).set_axis(pids.index)
+    result = run_eda(raw, cleaned_housing, encoded_housing, features)
     charts = build_charts(cleaned_housing, result)
     tables = warehouse_tables(result)
     warehouse.publish(tables)

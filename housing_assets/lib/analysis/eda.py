@@ -494,6 +494,13 @@ def importance_rows(price: pd.Series, train_index: pd.Index) -> pd.Index:
     return fixed_sample(pd.DataFrame(index=sold), IMPORTANCE_MAX_ROWS).index
 
 
+def importance_pids(cleaned: pd.DataFrame) -> pd.Series:
+    """The parcel ids of the cleaned table's `importance_rows`, indexed by those rows: the
+    sales whose features the importance needs."""
+    rows = importance_rows(cleaned[TARGET], split_index(cleaned)[0])
+    return cleaned.loc[rows, "PID"]
+
+
 def feature_importance(
     features: pd.DataFrame, price: pd.Series, train_index: pd.Index
 ) -> tuple[Importance, list[SkippedColumn]]:
