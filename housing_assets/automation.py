@@ -2,7 +2,7 @@
 
 The job runs in one process (`in_process_executor`): a subprocess per step would import
 dagster, mlflow and sklearn again for each step, which dominates a run of this size on two
-cores (README, Scale); and with MLflow 3 every exiting step process would end the shared
+cores (benchmarks/HISTORY.md); and with MLflow 3 every exiting step process would end the shared
 MLflow run.
 """
 

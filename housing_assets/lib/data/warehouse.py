@@ -18,7 +18,7 @@ def read_frame(connection, query: str) -> pd.DataFrame:
     """A query's rows as pandas, through Arrow rather than DuckDB's fetchdf().
 
     Text columns convert several times faster and repeated strings share one Python object
-    (README, Scale). The frame is the same as fetchdf's for the types this pipeline
+    (benchmarks/HISTORY.md). The frame is the same as fetchdf's for the types this pipeline
     writes (int64, float64, bool, text; NULL only in float and text columns), and test_ingest
     compares the two on every table of a run. Other types differ: an integer or boolean column
     with NULLs comes back float64 or object (fetchdf: Int32, boolean), DATE as datetime.date.
