@@ -94,7 +94,7 @@ class Warehouse(dg.ConfigurableResource):
 
     Every write goes through `publish` (stage, then swap in one transaction), whether the IO
     manager publishes an asset's output or the EDA publishes its tables together; every read
-    outside an asset's inputs (the drift reference) goes through `read`.
+    outside an asset's inputs goes through `read`, `read_rows` or `missing_counts`.
 
     Two files, so that a SQL user and a run never wait for each other. DuckDB lets one process
     open a file for writing only while no other process has it open at all, so the runs write
