@@ -125,7 +125,7 @@ RAW_RULES = (
     DataRule("enough_rows", quality.enough_rows,
              f"At least {quality.MIN_RAW_ROWS:,} sales.", blocking=True),
     DataRule("unique_pid", quality.unique_pids,
-             "Each parcel id (PID) appears once.", blocking=True),
+             "Each sale has a parcel id (PID), and each PID appears once.", blocking=True),
     DataRule("sale_price_positive", quality.positive_sale_prices,
              "Every SalePrice is a positive number.", blocking=True),
     DataRule("areas_non_negative", quality.areas_non_negative,

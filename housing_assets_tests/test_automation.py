@@ -173,6 +173,8 @@ def test_raw_checks_pass_on_the_real_data(raw_frame):
         ("required_columns_present", lambda f: f.drop(columns=["Lot Area"]), 1),
         ("enough_rows", lambda f: f.head(999), 999),
         ("unique_pid", lambda f: f.assign(PID=[1, 1, *range(2, len(f))]), 2),
+        ("unique_pid", lambda f: f.assign(PID=f["PID"].where(f.index != 5)), 1),
+        ("unique_pid", lambda f: f.assign(PID=[None, None, *range(2, len(f))]), 2),
         ("sale_price_positive", lambda f: f.assign(SalePrice=[0, -1, *f["SalePrice"][2:]]), 2),
         ("areas_non_negative", lambda f: f.assign(**{"Gr Liv Area": -f["Gr Liv Area"]}), 2930),
     ],
@@ -326,3 +328,11 @@ def test_pin_drift_reference_job_repins_and_the_pipeline_keeps_the_pin(tmp_path,
     assert repinned.metadata["dagster/row_count"].value == halved
     with duckdb.connect(database, read_only=True) as conn:
         assert conn.execute("select count(*) from housing.drift_reference").fetchone()[0] == halved
+
+
+def test_a_blank_pid_is_named_by_its_data_row():
+    frame = pd.DataFrame({"PID": [11.0, np.nan, 12.0, 11.0, np.nan]})
+    outcome = quality.unique_pids(frame)
+    assert not outcome.passed
+    assert outcome.observed == 4  # two rows sharing 11 and two without a PID
+    assert outcome.detail == "duplicated PIDs: [11.0]; 2 blank PID(s), data rows [2, 5]"

@@ -31,11 +31,20 @@ def enough_rows(frame: pd.DataFrame, minimum: int = MIN_RAW_ROWS) -> RuleOutcome
 
 
 def unique_pids(frame: pd.DataFrame) -> RuleOutcome:
-    duplicated = frame["PID"].duplicated(keep=False)
+    """Each row has a PID, and no two rows share one.
+
+    A blank PID counts as a failure too: it is no id at all, cleaning would impute one, and a
+    lookup by PID (SQL's `IN`) never finds it.
+    """
+    blank = frame["PID"].isna()
+    duplicated = frame["PID"].duplicated(keep=False) & ~blank
     examples = frame.loc[duplicated, "PID"].drop_duplicates().head(5).tolist()
-    return RuleOutcome(
-        not duplicated.any(), int(duplicated.sum()), 0, f"duplicated PIDs: {examples}"
-    )
+    bad = int(duplicated.sum() + blank.sum())
+    parts = [f"duplicated PIDs: {examples}"] if duplicated.any() else []
+    if blank.any():
+        rows = (np.flatnonzero(blank.to_numpy()) + 1).tolist()[:5]
+        parts.append(f"{int(blank.sum())} blank PID(s), data rows {rows}")
+    return RuleOutcome(bad == 0, bad, 0, "; ".join(parts) or "each PID once")
 
 
 def positive_sale_prices(frame: pd.DataFrame) -> RuleOutcome:
