@@ -232,7 +232,7 @@ def test_split_sales_pool_is_the_training_split(raw_frame):
     from housing_assets.lib.ml.workflow import known_sales
 
     split = split_sales(raw_frame)
-    pool = known_sales(split)
+    pool = known_sales(split.training)
     assert len(pool.pid) == len(split.X_train)
     assert set(pool.pid) == set(split.pid.loc[split.X_train.index])
 

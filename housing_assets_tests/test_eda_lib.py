@@ -19,6 +19,7 @@ from housing_assets.lib.analysis.eda import (
     correlation_ratio,
     cramers_v_bias_corrected,
     feature_importance,
+    importance_pids,
     long_correlations,
     missing_before_cleaning,
     permutation_r2_drops,
@@ -60,6 +61,9 @@ def test_run_eda_rejects_a_small_table_before_computing_anything():
     small = linear_frame(10)
     with pytest.raises(EdaInputError, match="at least 50 sales but the table has 10 rows"):
         run_eda(MissingCounts.of(small), small, small, small)
+    # the asset picks its importance sample first: that fails the same way, not in sklearn
+    with pytest.raises(EdaInputError, match="at least 50 sales but the table has 0 rows"):
+        importance_pids(small.assign(PID=range(10)).head(0))
 
 
 @pytest.mark.parametrize(

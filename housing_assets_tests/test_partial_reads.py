@@ -5,18 +5,30 @@ sample; the valuation steps read the raw rows of the houses they price. Each mus
 what the whole table would have given.
 """
 
+import shutil
+
+import dagster as dg
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
 from housing_assets import settings
-from housing_assets.assets.ingestion import raw_sales, split_test_houses, split_test_pids
+from housing_assets.assets import valuation
+from housing_assets.assets.ingestion import (
+    raw_sales,
+    split_test_houses,
+    split_test_pids,
+    training_sales,
+)
 from housing_assets.lib.analysis import eda
 from housing_assets.lib.data.cleaning import sales, sales_in_order
 from housing_assets.lib.data.features import house_features
 from housing_assets.lib.data.frames import fixed_sample
+from housing_assets.lib.ml import workflow
 from housing_assets.lib.ml.split import pids_by_split, split_index, split_sales
-from housing_assets.resources import Warehouse
+from housing_assets.lib.ml.workflow import known_sales
+from housing_assets.resources import SubjectsSource, Warehouse
 
 
 def hand_made_warehouse(tmp_path) -> Warehouse:
@@ -81,8 +93,17 @@ def test_the_split_of_the_pid_column_is_the_split_of_the_sales(raw_frame):
     assert len(test) == 879 and len(train) == 2051
 
 
-def test_the_test_split_houses_read_alone_are_those_of_the_whole_raw_table(pipeline_run):
-    store = Warehouse(database=str(settings.warehouse_path()))
+@pytest.fixture
+def users_copy(pipeline_run, tmp_path) -> Warehouse:
+    """A copy of the golden state's users' warehouse: the tests read it and change nothing
+    the other tests of the worker read."""
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(settings.warehouse_path(), copy)
+    return Warehouse(database=str(copy))
+
+
+def test_the_test_split_houses_read_alone_are_those_of_the_whole_raw_table(users_copy):
+    store = users_copy
     everything = store.read("raw_housing")
     rows = sales(everything)
     expected = rows.loc[split_index(rows)[1]].reset_index(drop=True)
@@ -121,3 +142,77 @@ def test_the_importance_rows_are_the_sample_the_whole_features_gave(raw_frame, m
     sampled, _ = eda.feature_importance(alone, price, train)
     pd.testing.assert_frame_equal(whole.table, sampled.table)
     assert whole.training_rows == sampled.training_rows == 300
+
+
+def test_the_training_sales_read_alone_are_the_splits_training_side(users_copy, monkeypatch):
+    """What a champion registered before reasons or comparables gets them from: the training
+    split read alone gives the features, prices, PIDs and comparables pool of the whole
+    table's split."""
+    store = users_copy
+    split = split_sales(store.read("raw_housing"))
+    training = training_sales(store)
+    expected = split.training
+    pd.testing.assert_frame_equal(training.X, expected.X.reset_index(drop=True))
+    pd.testing.assert_series_equal(training.y, expected.y.reset_index(drop=True))
+    assert training.pid.tolist() == expected.pid.tolist()
+    for cap in (workflow.POOL_MAX_ROWS, 300):  # every sale; a fixed sample
+        monkeypatch.setattr(workflow, "POOL_MAX_ROWS", cap)
+        alone, whole = known_sales(training), known_sales(expected)
+        assert len(alone.pid) == min(cap, len(training.X))
+        assert alone.pid.tolist() == whole.pid.tolist()
+        assert np.array_equal(alone.price, whole.price)
+        assert np.array_equal(alone.coordinates, whole.coordinates)
+
+
+def test_the_explained_sample_above_the_cap_is_the_sample_of_the_whole_test_split(
+    users_copy, monkeypatch
+):
+    """Above EXPLAINED_MAX_ROWS the explained houses are the fixed sample the whole test
+    split's frame gave, read alone."""
+    store = users_copy
+    monkeypatch.setattr(valuation, "EXPLAINED_MAX_ROWS", 300)
+    houses = split_test_houses(store)
+    priced = houses["PID"].iloc[::2]  # the houses price_estimates holds
+    expected = fixed_sample(houses[houses["PID"].isin(priced)], 300).reset_index(drop=True)
+    explained, origin = valuation.subject_houses(SubjectsSource(location=None), store, priced)
+    assert origin == "the test split of the sales"
+    assert len(explained) == 300
+    pd.testing.assert_frame_equal(explained, expected)
+    given, _ = valuation.subject_houses(
+        SubjectsSource(location=None), store, priced, test_pids=split_test_pids(store)
+    )
+    pd.testing.assert_frame_equal(given, expected)
+
+
+def test_a_champion_stored_without_reasons_or_known_sales_gets_the_same_from_the_training_split(
+    users_copy, raw_frame
+):
+    """A version registered before reasons and comparables were stored with it gets them
+    from this run's training split, read alone: on unchanged sales, the same as stored."""
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
+    versions = client.search_model_versions(f"name = '{settings.REGISTERED_MODEL}'")
+    linear = max(
+        (v for v in versions if v.tags.get("model_family") == "linear"),
+        key=lambda v: int(v.version),
+    )
+    model = valuation.load_registered(client, settings.REGISTERED_MODEL, linear.version)
+    model = model.unwrap_python_model()
+    subjects = sales(raw_frame).head(40).reset_index(drop=True)
+    X = model.features(subjects)
+    estimate = model.ranges(X)["estimate"].to_numpy()
+    stored_reasons = model.linear_reasons
+    contributions = model.contributions(X)
+    stored = model.comparables_from(model.pool, X, subjects["PID"], estimate, contributions)
+    model.linear_reasons, model.pool = None, None
+    context = dg.build_asset_context()
+    valuation.explainable(context, model, users_copy)
+    assert model.linear_reasons is not None
+    again = model.contributions(X)
+    assert stored_reasons is not None
+    assert again.features == contributions.features
+    assert again.base == pytest.approx(contributions.base, abs=1e-12)
+    np.testing.assert_allclose(again.values, contributions.values, rtol=1e-10, atol=1e-12)
+    fallback = valuation.comparable_sales(
+        context, client, linear.version, model, users_copy, X, subjects, estimate, contributions
+    )
+    pd.testing.assert_frame_equal(fallback, stored)

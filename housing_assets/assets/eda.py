@@ -40,7 +40,9 @@ from housing_assets.metadata import column_schema, markdown_table
 from housing_assets.resources import Warehouse
 
 REPORT_KEY = dg.AssetKey("eda_report")
-EDA_INPUTS = [RAW_KEY.path[-1], "cleaned_housing", "encoded_housing"]
+# The tables the EDA reads, through the warehouse resource: deps, not inputs, since a
+# multi_asset's spec deps cannot carry the columns to read.
+EDA_DEPS = [RAW_KEY.path[-1], "cleaned_housing", "encoded_housing"]
 # The cleaned columns the analysis reads: not the normalised copies.
 ANALYSED_COLUMNS = ["PID", TARGET, *NUMERIC_FEATURES, *CATEGORICAL_COLUMNS, *DERIVED_FEATURES]
 EDA_SPECS = [
@@ -50,7 +52,7 @@ EDA_SPECS = [
         "with an HTML report.",
         group_name="data_pipeline",
         kinds={"pandas", "plotly", "html"},
-        deps=EDA_INPUTS,
+        deps=EDA_DEPS,
     ),
     *(
         dg.AssetSpec(

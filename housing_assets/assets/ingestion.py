@@ -1,4 +1,9 @@
-"""Ingestion: the raw sales, read from the configured source and validated before storing."""
+"""Ingestion: the raw sales, read from the configured source and validated before storing.
+
+Below the asset are the partial reads of its published table that later steps use, so a step
+that needs some of the sales (the test split, the training split, a sample) reads only their
+rows.
+"""
 
 from collections.abc import Iterator
 
@@ -7,8 +12,10 @@ import pandas as pd
 
 from housing_assets.checks import RAW_RULES, audited_output, data_check_results, data_check_specs
 from housing_assets.lib.data.cleaning import sales_in_order
+from housing_assets.lib.data.columns import TARGET
+from housing_assets.lib.data.features import house_features
 from housing_assets.lib.data.ingest import MissingColumnsError
-from housing_assets.lib.ml.split import pids_by_split
+from housing_assets.lib.ml.split import TrainingSales, pids_by_split
 from housing_assets.metadata import table_metadata
 from housing_assets.resources import HousingSource, Warehouse
 
@@ -63,11 +70,23 @@ def raw_sales(warehouse: Warehouse, pids) -> pd.DataFrame:
     return sales_in_order(warehouse.read_rows(RAW_KEY.path[-1], "PID", pids), pids)
 
 
+def split_pids(warehouse: Warehouse) -> tuple[pd.Series, pd.Series]:
+    """The parcel ids of the training and the test split's sales, each in the split's order."""
+    return pids_by_split(warehouse.read(RAW_KEY.path[-1], ["PID"])["PID"])
+
+
 def split_test_pids(warehouse: Warehouse) -> pd.Series:
     """The parcel ids of the test split's sales, in the split's order."""
-    return pids_by_split(warehouse.read(RAW_KEY.path[-1], ["PID"])["PID"])[1]
+    return split_pids(warehouse)[1]
 
 
 def split_test_houses(warehouse: Warehouse) -> pd.DataFrame:
     """The raw rows of the test split's houses, in the split's order."""
     return raw_sales(warehouse, split_test_pids(warehouse))
+
+
+def training_sales(warehouse: Warehouse) -> TrainingSales:
+    """The training split's sales as model features, price and PID, in the split's order:
+    `split_sales`' training side, read without the test split's rows."""
+    rows = raw_sales(warehouse, split_pids(warehouse)[0])
+    return TrainingSales(house_features(rows), rows[TARGET].astype(float), rows["PID"])

@@ -13,7 +13,13 @@ import dagster as dg
 import pandas as pd
 
 from housing_assets import settings
-from housing_assets.assets.ingestion import RAW_KEY, raw_sales, split_test_houses, split_test_pids
+from housing_assets.assets.ingestion import (
+    RAW_KEY,
+    raw_sales,
+    split_test_houses,
+    split_test_pids,
+    training_sales,
+)
 from housing_assets.checks import (
     CHAMPION_STUDY_MODEL,
     COMPARABLE_RULES,
@@ -49,7 +55,6 @@ from housing_assets.lib.ml.ratio_study import (
     ratio_statistics,
 )
 from housing_assets.lib.ml.ratio_study import ratio_study as ratio_study_table
-from housing_assets.lib.ml.split import split_sales
 from housing_assets.lib.ml.workflow import explainable_linear, known_sales, scored_sales
 from housing_assets.lib.registry.champion import (
     current_champion,
@@ -69,18 +74,22 @@ EXPLAINED_MAX_ROWS = 1_000
 
 
 def subject_houses(
-    subjects: SubjectsSource, warehouse: Warehouse, priced: pd.Series | None = None
+    subjects: SubjectsSource,
+    warehouse: Warehouse,
+    priced: pd.Series | None = None,
+    test_pids: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, str]:
-    """The houses to price and where they came from: the subjects file, else the test split.
-    With `priced` (parcel ids), only the houses among them, a fixed sample of
-    EXPLAINED_MAX_ROWS; of the test split, only those houses' rows are read."""
+    """The houses to price and where they came from: the subjects file, else the test split
+    (`test_pids` if the caller has them). With `priced` (parcel ids), only the houses among
+    them, a fixed sample of EXPLAINED_MAX_ROWS; of the test split, only those houses' rows
+    are read."""
     if subjects.location:
         loaded = subjects.load()
         houses = loaded.frame
         if priced is not None:
             houses = fixed_sample(houses[houses["PID"].isin(priced)], EXPLAINED_MAX_ROWS)
         return houses, f"{subjects.location} ({loaded.naming} naming)"
-    pids = split_test_pids(warehouse)
+    pids = split_test_pids(warehouse) if test_pids is None else test_pids
     if priced is not None:
         pids = fixed_sample(pids[pids.isin(priced)], EXPLAINED_MAX_ROWS)
     return raw_sales(warehouse, pids), "the test split of the sales"
@@ -185,7 +194,10 @@ def explained_estimates(
     client = mlflow.client()
     model = load_registered(client, settings.REGISTERED_MODEL, str(version))
     valuation = model.unwrap_python_model()
-    houses, origin = subject_houses(subjects, warehouse, priced=price_estimates["PID"])
+    tested = split_test_pids(warehouse)
+    houses, origin = subject_houses(
+        subjects, warehouse, priced=price_estimates["PID"], test_pids=tested
+    )
     estimates = price_estimates.set_index("PID")["estimate"]
     estimate = estimates.loc[houses["PID"]].to_numpy()
     X = valuation.features(houses)
@@ -202,7 +214,6 @@ def explained_estimates(
     reason_results = data_check_results(
         REASONS_KEY, REASON_RULES, reasons.assign(estimate=reasons["PID"].map(estimates))
     )
-    tested = set(split_test_pids(warehouse))
     comparable_results = data_check_results(
         COMPARABLES_KEY,
         COMPARABLE_RULES,
@@ -255,8 +266,8 @@ def explainable(context, valuation, warehouse: Warehouse) -> None:
         context.log.warning(
             "The champion stores no reasons; they are computed from this run's training split"
         )
-        split = split_sales(warehouse.read(RAW_KEY.path[-1]))
-        valuation.linear_reasons = explainable_linear(valuation.estimator, split.X_train)
+        training = training_sales(warehouse)
+        valuation.linear_reasons = explainable_linear(valuation.estimator, training.X)
 
 
 def comparable_sales(
@@ -271,7 +282,7 @@ def comparable_sales(
         context.log.warning(
             "The champion stores no known sales; comparables come from this run's training split"
         )
-        pool = known_sales(split_sales(warehouse.read(RAW_KEY.path[-1])))
+        pool = known_sales(training_sales(warehouse))
         return valuation.comparables_from(pool, X, houses["PID"], estimate, contributions)
     run_id = client.get_model_version(settings.REGISTERED_MODEL, str(version)).run_id
     known = read_known_sales(client, run_id, pool.pid)

@@ -496,7 +496,9 @@ def importance_rows(price: pd.Series, train_index: pd.Index) -> pd.Index:
 
 def importance_pids(cleaned: pd.DataFrame) -> pd.Series:
     """The parcel ids of the cleaned table's `importance_rows`, indexed by those rows: the
-    sales whose features the importance needs."""
+    sales whose features the importance needs. A table too small for the EDA fails here,
+    with `run_eda`'s message, before any row is read."""
+    require_rows(cleaned)
     rows = importance_rows(cleaned[TARGET], split_index(cleaned)[0])
     return cleaned.loc[rows, "PID"]
 

@@ -25,6 +25,14 @@ class TrainingDataError(ValueError):
     """The data cannot train a model; the message says why."""
 
 
+class TrainingSales(NamedTuple):
+    """The training split's side of a `Split`: features, target and parcel id, one index."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    pid: pd.Series | None = None
+
+
 class Split(NamedTuple):
     X_train: pd.DataFrame
     X_test: pd.DataFrame
@@ -32,6 +40,11 @@ class Split(NamedTuple):
     y_test: pd.Series
     # Each sale's parcel id, on the same index as X and y (the rows the ratio study names).
     pid: pd.Series | None = None
+
+    @property
+    def training(self) -> TrainingSales:
+        pid = None if self.pid is None else self.pid.loc[self.X_train.index]
+        return TrainingSales(self.X_train, self.y_train, pid)
 
 
 def split_index(frame: pd.DataFrame) -> tuple[pd.Index, pd.Index]:

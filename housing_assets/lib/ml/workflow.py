@@ -54,7 +54,7 @@ from housing_assets.lib.ml.ratio_study import (
     validated_sales,
 )
 from housing_assets.lib.ml.reasons import LinearReasons, linear_reasons
-from housing_assets.lib.ml.split import RANDOM_STATE, Split, sample_rows
+from housing_assets.lib.ml.split import RANDOM_STATE, Split, TrainingSales, sample_rows
 from housing_assets.lib.ml.valuation import HousePriceModel
 from housing_assets.lib.registry.champion import (
     Challenger,
@@ -284,7 +284,7 @@ def train_model(
     params.update(fam.fitted_params(estimator), fit_rows=len(fitted.X_fit))
     valuation = HousePriceModel(
         estimator, calibrations.served, level, price_encoding(estimator),
-        explainable_linear(estimator, fitted.X_fit), known_sales(split),
+        explainable_linear(estimator, fitted.X_fit), known_sales(split.training),
     )  # fmt: skip
     test = valuation.ranges(split.X_test, level)
     predictions = test["estimate"].to_numpy()
@@ -314,11 +314,11 @@ def train_model(
     )
 
 
-def known_sales(split: Split) -> ComparablePool:
+def known_sales(training: TrainingSales) -> ComparablePool:
     """The training split's sales (a fixed sample above POOL_MAX_ROWS), where comparables
     come from."""
-    X, y = sample_rows(split.X_train, split.y_train, POOL_MAX_ROWS)
-    pid = split.pid.loc[X.index] if split.pid is not None else X.index
+    X, y = sample_rows(training.X, training.y, POOL_MAX_ROWS)
+    pid = training.pid.loc[X.index] if training.pid is not None else X.index
     return comparable_pool(X, y, pid.to_numpy())
 
 
