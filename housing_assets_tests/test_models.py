@@ -317,7 +317,7 @@ def test_served_features_equal_the_training_features_exactly(raw_frame):
 def test_the_lookup_encoding_equals_the_fitted_transformer(raw_frame):
     """The fast single-house path encodes exactly as the booster's fitted preprocessing."""
     from housing_assets.lib.ml.families import booster_preprocess
-    from housing_assets.lib.ml.lookup import lookup_encoding
+    from housing_assets.lib.ml.lookup import DISTINCT_LOOKUP_ROWS, lookup_encoding
 
     split = split_sales(raw_frame)
     fitted = booster_preprocess().fit(split.X_train)
@@ -325,9 +325,15 @@ def test_the_lookup_encoding_equals_the_fitted_transformer(raw_frame):
     odd = split.X_test.head(5).copy()
     odd["Neighborhood"] = ["Atlantis", None, "NAmes", "Blueste", "Greens"]  # unknown, gap, rare
     odd["Exter Qual"] = ["Zz", None, "Gd", "TA", "Ex"]
-    for X in (split.X_train, split.X_test, split.X_test.head(1), odd):
+    # a batch looks up each distinct level once; a few houses look up each value
+    many_odd = pd.concat([odd] * 20, ignore_index=True)
+    assert len(odd) <= DISTINCT_LOOKUP_ROWS < len(many_odd)
+    for X in (split.X_train, split.X_test, split.X_test.head(1), odd, many_odd):
         np.testing.assert_array_equal(lookups.transform(X), fitted.transform(X))
     assert np.isnan(lookups.transform(odd)[:2, FEATURES.index("Exter Qual")]).all()
+    np.testing.assert_array_equal(
+        lookups.transform(many_odd), np.tile(lookups.transform(odd), (20, 1))
+    )
     # a transformer of another layout (the linear model's splines) has no lookup form
     linear = FAMILIES["linear"].build().fit(split.X_train.head(400), split.y_train.head(400))
     assert lookup_encoding(linear.regressor_.named_steps["preprocess"]) is None

@@ -15,6 +15,10 @@ import pandas as pd
 from sklearn.preprocessing import FunctionTransformer
 
 UNKNOWN_LEVEL = "\x00unknown level\x00"
+# Above this many houses a column's distinct levels are looked up, once each (pandas'
+# factorize), rather than each value: a batch repeats a few levels many times, while for one
+# house the factorize would cost more than the lookups.
+DISTINCT_LOOKUP_ROWS = 64
 
 
 class LookupEncoding(NamedTuple):
@@ -33,8 +37,15 @@ class LookupEncoding(NamedTuple):
         for i in range(len(self.categorical)):
             values = levels[:, i]
             lookup, unknown = self.codes[i], self.unknown[i]
-            codes = np.fromiter((lookup.get(v, unknown) for v in values), float, len(values))
-            codes[pd.isna(values)] = self.missing[i]
+            if len(values) > DISTINCT_LOOKUP_ROWS:
+                # A gap is factorized as -1, which takes the last code: the gap's.
+                position, distinct = pd.factorize(values)
+                found = (lookup.get(v, unknown) for v in distinct)
+                codes = np.append(np.fromiter(found, float, len(distinct)), self.missing[i])
+                codes = codes[position]
+            else:
+                codes = np.fromiter((lookup.get(v, unknown) for v in values), float, len(values))
+                codes[pd.isna(values)] = self.missing[i]
             out[:, len(self.numeric) + i] = codes
         return out
 

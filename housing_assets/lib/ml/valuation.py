@@ -242,11 +242,17 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         """The estimate and the contributions of every known sale of `pool`."""
         return self.ranges(pool.X)["estimate"].to_numpy(), self.contributions(pool.X).values
 
+    def estimate(self, X: pd.DataFrame, encoded: np.ndarray | None = None) -> np.ndarray:
+        """The estimate (dollars) for model features, as `ranges` gives it, without the range:
+        the fitted estimator's own `predict`, through the lookups and the flat trees."""
+        encoded = self.encoded(X) if encoded is None else encoded
+        regressor = self.estimator.regressor_[-1]
+        return self.estimator.inverse_func(predict_trees(regressor, self.trees, encoded))
+
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         """Estimate, low and high for model features (`lib.data.features.house_features`)."""
         encoded = self.encoded(X)
-        regressor = self.estimator.regressor_[-1]
-        estimate = self.estimator.inverse_func(predict_trees(regressor, self.trees, encoded))
+        estimate = self.estimate(X, encoded)
         low, high = self.calibration.interval(
             X, estimate, level or self.level, encoded, self.difficulty_trees
         )

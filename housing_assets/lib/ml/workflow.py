@@ -358,7 +358,7 @@ def train_log_promote(
     table (`lib.registry.datasets`)."""
     # A champion that cannot be loaded fails the step here, before a model is logged or a
     # version registered (the caller's MLflow run ends FAILED, empty).
-    checked = load_champion(client, registry.model, registry.alias, sklearn=True)
+    checked = load_champion(client, registry.model, registry.alias, scoring=True)
     check_requirements_early()
     trained = train_model(name, split, tune_grid, jobs=jobs)
     mlflow.log_params(

@@ -122,22 +122,23 @@ def current_champion(
 RESET_CHAMPION_COMMAND = "housing-dev --reset-champion"
 
 
-def load_registered(client: MlflowClient, model_name: str, version: str, sklearn: bool = False):
-    """A registered version from the client's store: its pyfunc, or with `sklearn` its fitted
-    estimator (the one inside a valuation pyfunc, or a plain sklearn-flavour model)."""
+def load_registered(client: MlflowClient, model_name: str, version: str, scoring: bool = False):
+    """A registered version from the client's store: its pyfunc, or with `scoring` what
+    `rescore` prices model features with (a valuation pyfunc's model, whose `estimate` is its
+    estimator's prediction; or a plain sklearn-flavour model)."""
     source = None
     try:
         source = client.get_model_version_download_uri(model_name, version)
         # The versions are logged by this project with its pinned requirements; MLflow's
         # comparison of them with every installed distribution costs over a second a process.
         model = mlflow.pyfunc.load_model(source, suppress_warnings=True)
-        if not sklearn:
+        if not scoring:
             return model
         if model.metadata.flavors.get("python_function", {}).get("loader_module") == (
             "mlflow.sklearn"
         ):
             return mlflow.sklearn.load_model(source)
-        return model.unwrap_python_model().estimator
+        return model.unwrap_python_model()
     except Exception as error:  # noqa: BLE001 - any failure to load is named and fails the step
         where = f"its files at {source}" if source else f"its files (store {client.tracking_uri})"
         raise ChampionUnavailable(
@@ -158,21 +159,26 @@ def reset_champion(client: MlflowClient, model_name: str, alias: str) -> str | N
     return str(champion.version)
 
 
-def load_champion(client: MlflowClient, model_name: str, alias: str, sklearn: bool = False):
-    """The champion's version and its valuation pyfunc (with `sklearn`, its fitted estimator),
+def load_champion(client: MlflowClient, model_name: str, alias: str, scoring: bool = False):
+    """The champion's version and its valuation pyfunc (with `scoring`, what `rescore` reads),
     or (None, None) without a champion; one that cannot be loaded raises ChampionUnavailable,
     which names the fix."""
     champion = current_champion(client, model_name, alias)
     if champion is None:
         return None, None
     version = str(champion.version)
-    return version, load_registered(client, model_name, version, sklearn=sklearn)
+    return version, load_registered(client, model_name, version, scoring=scoring)
 
 
 def rescore(model, X_test: pd.DataFrame, y_test: pd.Series) -> tuple[float, str | None]:
-    """RMSE of a model on these rows, or (inf, why) when it cannot score them at all."""
+    """RMSE of a model on these rows, or (inf, why) when it cannot score them at all.
+
+    A valuation is scored by its `estimate`: its estimator's prediction, through the lookups
+    the scoring server uses rather than the fitted ColumnTransformer, which reshapes and
+    validates a large batch several times slower. Any other model by its `predict`."""
+    predict = getattr(model, "estimate", None) or model.predict
     try:
-        predictions = np.asarray(model.predict(X_test), dtype=float)
+        predictions = np.asarray(predict(X_test), dtype=float)
     except (ValueError, KeyError, TypeError) as error:
         return math.inf, f"{type(error).__name__}: {error}"
     if not np.all(np.isfinite(predictions)):
@@ -257,7 +263,7 @@ def register_decision(
     `current_champion`), re-score it on this run's test split, decide, record the decision on
     the version, build the comparison table, and only then move the alias. A failure anywhere
     before that last call leaves the alias where it was. `checked` is what
-    `load_champion(..., sklearn=True)` read before the version was registered: if the alias still names that
+    `load_champion(..., scoring=True)` read before the version was registered: if the alias still names that
     version, its loaded estimator is re-scored rather than loaded again.
     """
     tag_version(client, model_name, challenger)
@@ -270,7 +276,7 @@ def register_decision(
             if checked is not None and checked[0] == champion_version:
                 model = checked[1]
             else:
-                model = load_registered(client, model_name, champion_version, sklearn=True)
+                model = load_registered(client, model_name, champion_version, scoring=True)
             champion_rmse, why = rescore(model, X_test, y_test)
         decision = decide(challenger, champion_version, champion_rmse, why)
         client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)
