@@ -88,7 +88,7 @@ class Store:
         found = current_champion(self.client, MODEL, "champion")
         return str(found.version) if found else None
 
-    def decide(self, challenger: Challenger, split: Split):
+    def decide(self, challenger: Challenger, split: Split, name: str | None = None):
         return register_decision(
             self.client,
             MODEL,
@@ -98,6 +98,7 @@ class Store:
             split.y_test,
             self.lock,
             FAMILIES,
+            split=name,
         )
 
 
@@ -313,3 +314,35 @@ def test_comparison_reads_a_bounded_number_of_versions(tmp_path, split, strong, 
     monkeypatch.setattr(store.client, "search_model_versions", search)
     champion_rule.comparison_table(store.client, MODEL, FAMILIES, "champion", version)
     assert asked and all(n is not None and n <= 1 for n in asked)
+
+
+def test_one_runs_model_steps_score_the_champion_once(store, split, strong, weak, monkeypatch):
+    """The first step to re-score the champion on a run's test split records the figure on
+    the version; the run's next step reads it, and a promoted challenger's own test RMSE on
+    the split is recorded too. Another run's split is scored afresh."""
+    scored = []
+    rescore = champion_rule.rescore
+    monkeypatch.setattr(
+        champion_rule, "rescore", lambda model, X, y: scored.append(len(X)) or rescore(model, X, y)
+    )
+    v_weak = store.register(weak, split.X_train)
+    store.decide(challenger_of(v_weak, weak, "linear"), split, "run-1/abc")
+    v_strong = store.register(strong, split.X_train)
+    decision, _ = store.decide(challenger_of(v_strong, strong, "boosted"), split, "run-1/abc")
+    assert scored == [] and decision.promoted
+    assert decision.previous_rmse == weak.metrics["test_rmse"]
+    v_again = store.register(weak, split.X_train)
+    decision, _ = store.decide(challenger_of(v_again, weak, "linear"), split, "run-1/abc")
+    assert scored == [] and not decision.promoted
+    recorded = strong.metrics["test_rmse"]
+    assert decision.previous_rmse == recorded
+    # the recorded figure is the re-score's, to the last bit
+    loaded = champion_rule.load_registered(store.client, MODEL, v_strong, scoring=True)
+    assert rescore(loaded, split.X_test, split.y_test) == (recorded, None)
+    v_next = store.register(weak, split.X_train)
+    decision, _ = store.decide(challenger_of(v_next, weak, "linear"), split, "run-2/abc")
+    assert scored == [len(split.X_test)] and decision.previous_rmse == recorded
+    tag = store.client.get_model_version(MODEL, v_strong).tags[champion_rule.SPLIT_RMSE_TAG]
+    assert tag == f"run-2/abc {recorded!r}"
+    store.decide(challenger_of(store.register(weak, split.X_train), weak, "linear"), split)
+    assert len(scored) == 2  # a decision without a split name always re-scores

@@ -5,7 +5,8 @@ nested run, so the two models' params and metrics stay apart while sharing the D
 The quality checks are computed inside the asset (check_specs) because they need the test
 predictions, and they are the gate: a version that fails any blocking check is never promoted.
 A version that passes is promoted only if it beats the champion re-scored on this run's test
-split, and the alias moves last (see `lib/tracking.register_decision`).
+split (once a run: the second model step reads the first one's figure), and the alias moves
+last (see `lib.registry.champion.register_decision`).
 """
 
 import dagster as dg
@@ -117,6 +118,8 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
                 data_version=data_version,
                 inputs=inputs,
                 jobs=fit_workers.jobs,
+                # One run's model steps split the same raw table the same way.
+                split_name=f"{context.run_id}/{data_version}" if data_version else None,
             )
         trained, decision = outcome.trained, outcome.decision
         metrics = trained.metrics

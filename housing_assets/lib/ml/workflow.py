@@ -348,6 +348,7 @@ def train_log_promote(
     data_version: str | None = None,
     inputs: WarehouseTableSource | None = None,
     jobs: int = FIT_JOBS,
+    split_name: str | None = None,
 ) -> Promotion:
     """The whole workflow inside the caller's active MLflow run: train (`train_model`), log
     params, metrics (the ratio study's among them), the scored test and backtest sales
@@ -355,7 +356,8 @@ def train_log_promote(
     gate (`gate` returns the names of the blocking checks that failed), then decide on the
     champion and move its alias last (`lib.registry.champion.register_decision`). With
     `inputs`, the training and test split are logged as the run's datasets, read from that
-    table (`lib.registry.datasets`)."""
+    table (`lib.registry.datasets`). `split_name` names the test split to the champion rule,
+    so the model steps of one run score the champion once (`register_decision`)."""
     # A champion that cannot be loaded fails the step here, before a model is logged or a
     # version registered (the caller's MLflow run ends FAILED, empty).
     checked = load_champion(client, registry.model, registry.alias, scoring=True)
@@ -387,5 +389,6 @@ def train_log_promote(
         lock_path=registry.lock_path,
         families=tuple(FAMILIES),
         checked=checked,
+        split=split_name,
     )
     return Promotion(trained, info, decision, comparison)

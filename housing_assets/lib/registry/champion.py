@@ -31,6 +31,10 @@ from housing_assets.lib.registry.store import (
 RMSE_TAG = "test_rmse"
 DATA_VERSION_TAG = "data_version"
 DECISION_TAG = "champion_decision"
+# A version's test RMSE on one run's test split, "<split> <rmse>": recorded when a model step
+# re-scores the champion or promotes a challenger, so the run's other model steps, deciding on
+# the same rows, read it instead of scoring the champion again.
+SPLIT_RMSE_TAG = "test_rmse_on_split"
 LOCK_TIMEOUT_SECONDS = 600.0
 
 
@@ -246,6 +250,13 @@ def decide(
     )
 
 
+def rmse_on_split(version, split: str | None) -> float | None:
+    """The RMSE recorded on a version (`SPLIT_RMSE_TAG`) for this test split, if any."""
+    recorded = (version.tags or {}).get(SPLIT_RMSE_TAG, "") if split else ""
+    scored_on, _, rmse = recorded.rpartition(" ")
+    return float(rmse) if recorded and scored_on == split else None
+
+
 def register_decision(
     client: MlflowClient,
     model_name: str,
@@ -256,6 +267,7 @@ def register_decision(
     lock_path: Path,
     families: tuple[str, ...],
     checked: tuple[str | None, object] | None = None,
+    split: str | None = None,
 ) -> tuple[ChampionDecision, pd.DataFrame]:
     """Tag a registered version, decide on the champion and move the alias last.
 
@@ -263,8 +275,14 @@ def register_decision(
     `current_champion`), re-score it on this run's test split, decide, record the decision on
     the version, build the comparison table, and only then move the alias. A failure anywhere
     before that last call leaves the alias where it was. `checked` is what
-    `load_champion(..., scoring=True)` read before the version was registered: if the alias still names that
-    version, its loaded estimator is re-scored rather than loaded again.
+    `load_champion(..., scoring=True)` read before the version was registered: if the alias
+    still names that version, its loaded model is re-scored rather than loaded again.
+
+    `split` names this test split (the run and the data version): the champion's RMSE on it,
+    and a promoted challenger's own test RMSE on it, are recorded on the version, and a
+    champion that already holds an RMSE for the same split is not scored again. That is the
+    number a re-score gives: the same rows through the same `estimate`, which is how the
+    challenger's own test RMSE was computed.
     """
     tag_version(client, model_name, challenger)
     with champion_lock(lock_path):
@@ -273,18 +291,32 @@ def register_decision(
         champion_version = str(champion.version) if champion else None
         champion_rmse, why = None, None
         if champion_version is not None:
-            if checked is not None and checked[0] == champion_version:
-                model = checked[1]
-            else:
-                model = load_registered(client, model_name, champion_version, scoring=True)
-            champion_rmse, why = rescore(model, X_test, y_test)
+            champion_rmse = rmse_on_split(champion, split)
+            if champion_rmse is None:
+                if checked is not None and checked[0] == champion_version:
+                    model = checked[1]
+                else:
+                    model = load_registered(client, model_name, champion_version, scoring=True)
+                champion_rmse, why = rescore(model, X_test, y_test)
+                if why is None:
+                    record_split_rmse(client, model_name, champion_version, split, champion_rmse)
         decision = decide(challenger, champion_version, champion_rmse, why)
         client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)
         after = challenger.version if decision.promoted else decision.previous_version
         comparison = comparison_table(client, model_name, families, alias, after)
         if decision.promoted:
+            rmse = challenger.test_rmse
+            record_split_rmse(client, model_name, challenger.version, split, rmse)
             client.set_registered_model_alias(model_name, alias, challenger.version)
     return decision, comparison
+
+
+def record_split_rmse(
+    client: MlflowClient, model_name: str, version: str, split: str | None, rmse: float
+) -> None:
+    if split:
+        value = f"{split} {float(rmse)!r}"
+        client.set_model_version_tag(model_name, version, SPLIT_RMSE_TAG, value)
 
 
 COMPARED_METRICS = ("test_rmse", "test_mae", "test_r2", "test_mape")
