@@ -177,9 +177,9 @@ def load_champion(client: MlflowClient, model_name: str, alias: str, scoring: bo
 def rescore(model, X_test: pd.DataFrame, y_test: pd.Series) -> tuple[float, str | None]:
     """RMSE of a model on these rows, or (inf, why) when it cannot score them at all.
 
-    A valuation is scored by its `estimate`: its estimator's prediction, through the lookups
-    the scoring server uses rather than the fitted ColumnTransformer, which reshapes and
-    validates a large batch several times slower. Any other model by its `predict`."""
+    A valuation is scored by its `estimate`: its estimator's prediction through the lookups
+    the scoring server uses, the path its own test estimates took, so a figure recorded for a
+    split (`SPLIT_RMSE_TAG`) and a re-score agree to the bit. Any other model by `predict`."""
     predict = getattr(model, "estimate", None) or model.predict
     try:
         predictions = np.asarray(predict(X_test), dtype=float)
