@@ -30,12 +30,16 @@ def main() -> None:
     from housing_assets.lib.registry.scored import read_scored_sales
 
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
-    scored = {
-        family: read_scored_sales(
-            client, newest_version(client, settings.REGISTERED_MODEL, family).run_id
-        )
+    versions = {
+        family: newest_version(client, settings.REGISTERED_MODEL, family)
         for family in ("boosted", "linear")
     }
+    if any(v is None for v in versions.values()):
+        raise SystemExit(f"{args.home} holds no version of each family: run the pipeline first")
+    data = {v.tags.get("data_version") for v in versions.values()}
+    if len(data) != 1 or None in data:
+        raise SystemExit("the newest versions of the two families were trained on other data")
+    scored = {family: read_scored_sales(client, v.run_id) for family, v in versions.items()}
     weights = np.round(np.arange(0, 1.01, 0.1), 1)
     chosen = None
     for scope in ("cv5", "test", "backtest"):

@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--scale", type=int, default=1, help="times the sales of the shipped file")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     trees: list[tuple[Path, dict[str, str]]] = []
     figures: list[list[Measured]] = [[] for _ in args.commits]
     steps: list[list[dict[str, float]]] = [[] for _ in args.commits]
@@ -85,7 +87,8 @@ def main() -> None:
             f"cpu {cpu:6.2f} s"
         )
     print("median seconds per step: " + " / ".join(args.commits))
-    for step in sorted(steps[0][0], key=lambda name: -steps[0][0][name]):
+    names = {name for runs in steps for run in runs for name in run}
+    for step in sorted(names, key=lambda name: -steps[0][0].get(name, 0.0)):
         medians = [statistics.median(run.get(step, float("nan")) for run in runs) for runs in steps]
         print(f"  {step:<22} " + "  ".join(f"{m:6.2f}" for m in medians))
 

@@ -174,7 +174,7 @@ def test_raw_checks_pass_on_the_real_data(raw_frame):
         ("enough_rows", lambda f: f.head(999), 999),
         ("unique_pid", lambda f: f.assign(PID=[1, 1, *range(2, len(f))]), 2),
         ("unique_pid", lambda f: f.assign(PID=f["PID"].where(f.index != 5)), 1),
-        ("unique_pid", lambda f: f.assign(PID=[None, None, *range(2, len(f))]), 2),
+        ("unique_pid", lambda f: f.assign(PID=[None, 7, 7, *range(10, len(f) + 7)]), 3),
         ("sale_price_positive", lambda f: f.assign(SalePrice=[0, -1, *f["SalePrice"][2:]]), 2),
         ("areas_non_negative", lambda f: f.assign(**{"Gr Liv Area": -f["Gr Liv Area"]}), 2930),
     ],
@@ -335,4 +335,6 @@ def test_a_blank_pid_is_named_by_its_data_row():
     outcome = quality.unique_pids(frame)
     assert not outcome.passed
     assert outcome.observed == 4  # two rows sharing 11 and two without a PID
-    assert outcome.detail == "duplicated PIDs: [11.0]; 2 blank PID(s), data rows [2, 5]"
+    assert outcome.detail == (
+        "duplicated PIDs: [11.0]; 2 blank PID(s), rows [2, 5] (1: the first after the header)"
+    )

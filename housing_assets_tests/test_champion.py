@@ -343,6 +343,36 @@ def test_one_runs_model_steps_score_the_champion_once(store, split, strong, weak
     decision, _ = store.decide(challenger_of(v_next, weak, "linear"), split, "run-2/abc")
     assert scored == [len(split.X_test)] and decision.previous_rmse == recorded
     tag = store.client.get_model_version(MODEL, v_strong).tags[champion_rule.SPLIT_RMSE_TAG]
-    assert tag == f"run-2/abc {recorded!r}"
+    key = champion_rule.split_key("run-2/abc", split.X_test, split.y_test)
+    assert key.startswith("run-2/abc/") and tag == f"{key} {recorded!r}"
     store.decide(challenger_of(store.register(weak, split.X_train), weak, "linear"), split)
     assert len(scored) == 2  # a decision without a split name always re-scores
+    # the same name on other rows (a table published between two reads) is scored afresh
+    other = split._replace(
+        y_test=split.y_test.where(split.y_test.index != split.y_test.index[0], 1)
+    )
+    store.decide(
+        challenger_of(store.register(weak, split.X_train), weak, "linear"), other, "run-2/abc"
+    )
+    assert len(scored) == 3
+
+
+def test_a_split_figure_that_cannot_be_recorded_does_not_stop_a_promotion(
+    store, split, strong, weak, monkeypatch
+):
+    set_tag = store.client.set_model_version_tag
+
+    def failing(name, version, key, value):
+        if key == champion_rule.SPLIT_RMSE_TAG:
+            raise MlflowException("store unavailable", TEMPORARILY_UNAVAILABLE)
+        return set_tag(name, version, key, value)
+
+    monkeypatch.setattr(store.client, "set_model_version_tag", failing)
+    v_weak = store.register(weak, split.X_train)
+    store.decide(challenger_of(v_weak, weak, "linear"), split, "run-1/abc")
+    v_strong = store.register(strong, split.X_train)
+    decision, _ = store.decide(challenger_of(v_strong, strong, "boosted"), split, "run-1/abc")
+    assert decision.promoted and store.champion() == v_strong
+    assert decision.previous_rmse == pytest.approx(weak.metrics["test_rmse"], rel=1e-9)
+    tags = store.client.get_model_version(MODEL, v_strong).tags
+    assert champion_rule.SPLIT_RMSE_TAG not in tags and "champion_decision" in tags

@@ -43,7 +43,9 @@ def unique_pids(frame: pd.DataFrame) -> RuleOutcome:
     parts = [f"duplicated PIDs: {examples}"] if duplicated.any() else []
     if blank.any():
         rows = (np.flatnonzero(blank.to_numpy()) + 1).tolist()[:5]
-        parts.append(f"{int(blank.sum())} blank PID(s), data rows {rows}")
+        parts.append(
+            f"{int(blank.sum())} blank PID(s), rows {rows} (1: the first after the header)"
+        )
     return RuleOutcome(bad == 0, bad, 0, "; ".join(parts) or "each PID once")
 
 

@@ -8,6 +8,7 @@ another test). Earlier versions stay, within the retention policy, so a rollback
 """
 
 import fcntl
+import hashlib
 import math
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from housing_assets.lib.registry.store import (
 RMSE_TAG = "test_rmse"
 DATA_VERSION_TAG = "data_version"
 DECISION_TAG = "champion_decision"
-# A version's test RMSE on one run's test split, "<split> <rmse>": recorded when a model step
+# A version's test RMSE on one run's test split, "<split key> <rmse>": recorded when a model step
 # re-scores the champion or promotes a challenger, so the run's other model steps, deciding on
 # the same rows, read it instead of scoring the champion again.
 SPLIT_RMSE_TAG = "test_rmse_on_split"
@@ -178,8 +179,9 @@ def rescore(model, X_test: pd.DataFrame, y_test: pd.Series) -> tuple[float, str 
     """RMSE of a model on these rows, or (inf, why) when it cannot score them at all.
 
     A valuation is scored by its `estimate`: its estimator's prediction through the lookups
-    the scoring server uses, the path its own test estimates took, so a figure recorded for a
-    split (`SPLIT_RMSE_TAG`) and a re-score agree to the bit. Any other model by `predict`."""
+    the scoring server uses, which is how `train_model` scores a challenger's test split, so
+    a challenger's recorded test RMSE (`SPLIT_RMSE_TAG`) and a later re-score agree to the bit.
+    Any other model by `predict`."""
     predict = getattr(model, "estimate", None) or model.predict
     try:
         predictions = np.asarray(predict(X_test), dtype=float)
@@ -250,11 +252,22 @@ def decide(
     )
 
 
-def rmse_on_split(version, split: str | None) -> float | None:
-    """The RMSE recorded on a version (`SPLIT_RMSE_TAG`) for this test split, if any."""
-    recorded = (version.tags or {}).get(SPLIT_RMSE_TAG, "") if split else ""
+def split_key(split: str | None, X_test: pd.DataFrame, y_test: pd.Series) -> str | None:
+    """`split` with a digest of the rows themselves: a step that loaded another table than its
+    name says (a concurrent run publishing between two reads) gets another key."""
+    if not split:
+        return None
+    digest = hashlib.sha256()
+    for part in (X_test, y_test):
+        digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+    return f"{split}/{digest.hexdigest()[:16]}"
+
+
+def rmse_on_split(version, key: str | None) -> float | None:
+    """The RMSE recorded on a version (`SPLIT_RMSE_TAG`) for these test rows, if any."""
+    recorded = (version.tags or {}).get(SPLIT_RMSE_TAG, "") if key else ""
     scored_on, _, rmse = recorded.rpartition(" ")
-    return float(rmse) if recorded and scored_on == split else None
+    return float(rmse) if recorded and scored_on == key else None
 
 
 def register_decision(
@@ -278,20 +291,21 @@ def register_decision(
     `load_champion(..., scoring=True)` read before the version was registered: if the alias
     still names that version, its loaded model is re-scored rather than loaded again.
 
-    `split` names this test split (the run and the data version): the champion's RMSE on it,
-    and a promoted challenger's own test RMSE on it, are recorded on the version, and a
-    champion that already holds an RMSE for the same split is not scored again. That is the
-    number a re-score gives: the same rows through the same `estimate`, which is how the
-    challenger's own test RMSE was computed.
+    `split` names this test split (the run and the data version; the rows' digest is added,
+    `split_key`): the champion's RMSE on it, and a promoted challenger's own test RMSE on it,
+    are recorded on the version, and a champion that already holds an RMSE for the same rows
+    is not scored again. That is the number a re-score gives: the same rows through the same
+    `estimate`, which is how the challenger's own test RMSE was computed.
     """
     tag_version(client, model_name, challenger)
+    key = split_key(split, X_test, y_test)
     with champion_lock(lock_path):
         champion = current_champion(client, model_name, alias)
         # The store may answer the version as an int (SQLite) or a string (REST).
         champion_version = str(champion.version) if champion else None
         champion_rmse, why = None, None
         if champion_version is not None:
-            champion_rmse = rmse_on_split(champion, split)
+            champion_rmse = rmse_on_split(champion, key)
             if champion_rmse is None:
                 if checked is not None and checked[0] == champion_version:
                     model = checked[1]
@@ -299,24 +313,29 @@ def register_decision(
                     model = load_registered(client, model_name, champion_version, scoring=True)
                 champion_rmse, why = rescore(model, X_test, y_test)
                 if why is None:
-                    record_split_rmse(client, model_name, champion_version, split, champion_rmse)
+                    record_split_rmse(client, model_name, champion_version, key, champion_rmse)
         decision = decide(challenger, champion_version, champion_rmse, why)
         client.set_model_version_tag(model_name, challenger.version, DECISION_TAG, decision.reason)
         after = challenger.version if decision.promoted else decision.previous_version
         comparison = comparison_table(client, model_name, families, alias, after)
         if decision.promoted:
             rmse = challenger.test_rmse
-            record_split_rmse(client, model_name, challenger.version, split, rmse)
+            record_split_rmse(client, model_name, challenger.version, key, rmse)
             client.set_registered_model_alias(model_name, alias, challenger.version)
     return decision, comparison
 
 
 def record_split_rmse(
-    client: MlflowClient, model_name: str, version: str, split: str | None, rmse: float
+    client: MlflowClient, model_name: str, version: str, key: str | None, rmse: float
 ) -> None:
-    if split:
-        value = f"{split} {float(rmse)!r}"
-        client.set_model_version_tag(model_name, version, SPLIT_RMSE_TAG, value)
+    """Best effort: a figure that cannot be recorded only means the next step scores again,
+    and must not fail a decision (or a promotion) already made."""
+    if not key:
+        return
+    try:
+        client.set_model_version_tag(model_name, version, SPLIT_RMSE_TAG, f"{key} {float(rmse)!r}")
+    except MlflowException:
+        pass
 
 
 COMPARED_METRICS = ("test_rmse", "test_mae", "test_r2", "test_mape")
