@@ -4,8 +4,9 @@ A model step is `lib.ml.workflow.train_log_promote`, the function the model asse
 cross-fit (the model, its calibration folds and the backtest model, on both cores), the range
 calibration, test scoring, MLflow logging (params, metrics, the valuation pyfunc with its
 signature and input example, a registry version) and the champion decision (the champion
-re-scored). Beside it, in the same round, one plain `fit` of the family's own estimator on
-the training split. The budget is a step at most 3x that fit. A warm-up round runs first so
+re-scored). A round is one run: its steps share the split's name, so as in a run the second
+step reads the first one's figure for the champion instead of scoring it again. Beside each
+step, in the same round, one plain `fit` of the family's own estimator on the training split. The budget is a step at most 3x that fit. A warm-up round runs first so
 the SQLite store's one-off migrations and the worker processes' start are not counted.
 
     .venv/bin/python benchmarks/bench_models.py [--repeats 5]
@@ -15,6 +16,7 @@ import argparse
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -37,12 +39,15 @@ def one_round(raw, uri: str, lock: Path) -> dict[str, float]:
     timings = {}
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     registry = RegistryTarget(settings.REGISTERED_MODEL, settings.CHAMPION_ALIAS, lock)
+    run = f"bench-{uuid.uuid4().hex}"
     for fam in FAMILIES.values():
         gate = model_gate(dg.AssetKey(fam.asset), None, [])
         started = time.perf_counter()
         split = split_sales(raw)
         with mlflow.start_run(run_name=f"bench-{fam.name}"):
-            train_log_promote(fam.name, split, example_houses(raw), gate, client, registry)
+            train_log_promote(
+                fam.name, split, example_houses(raw), gate, client, registry, split_name=run
+            )
         timings[fam.name] = time.perf_counter() - started
         started = time.perf_counter()
         with threadpool_limits(limits=1, user_api="openmp"):
