@@ -6,8 +6,9 @@ calibration, test scoring, MLflow logging (params, metrics, the valuation pyfunc
 signature and input example, a registry version) and the champion decision (the champion
 re-scored). A round is one run: its steps share the split's name, so as in a run the second
 step reads the first one's figure for the champion instead of scoring it again. Beside each
-step, in the same round, one plain `fit` of the family's own estimator on the training split. The budget is a step at most 3x that fit. A warm-up round runs first so
-the SQLite store's one-off migrations and the worker processes' start are not counted.
+step, in the same round, one plain `fit` of the family's own estimator on the training split.
+The budget is a step at most 3x that fit. A warm-up round runs first so the SQLite store's
+one-off migrations and the worker processes' start are not counted.
 
     .venv/bin/python benchmarks/bench_models.py [--repeats 5]
 """

@@ -70,14 +70,14 @@ def raw_sales(warehouse: Warehouse, pids) -> pd.DataFrame:
     return sales_in_order(warehouse.read_rows(RAW_KEY.path[-1], "PID", pids), pids)
 
 
-def split_pids(warehouse: Warehouse) -> tuple[pd.Series, pd.Series]:
+def published_split_pids(warehouse: Warehouse) -> tuple[pd.Series, pd.Series]:
     """The parcel ids of the training and the test split's sales, each in the split's order."""
     return pids_by_split(warehouse.read(RAW_KEY.path[-1], ["PID"])["PID"])
 
 
 def split_test_pids(warehouse: Warehouse) -> pd.Series:
     """The parcel ids of the test split's sales, in the split's order."""
-    return split_pids(warehouse)[1]
+    return published_split_pids(warehouse)[1]
 
 
 def split_test_houses(warehouse: Warehouse) -> pd.DataFrame:
@@ -88,5 +88,5 @@ def split_test_houses(warehouse: Warehouse) -> pd.DataFrame:
 def training_sales(warehouse: Warehouse) -> TrainingSales:
     """The training split's sales as model features, price and PID, in the split's order:
     `split_sales`' training side, read without the test split's rows."""
-    rows = raw_sales(warehouse, split_pids(warehouse)[0])
+    rows = raw_sales(warehouse, published_split_pids(warehouse)[0])
     return TrainingSales(house_features(rows), rows[TARGET].astype(float), rows["PID"])

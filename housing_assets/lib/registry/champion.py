@@ -319,8 +319,7 @@ def register_decision(
         after = challenger.version if decision.promoted else decision.previous_version
         comparison = comparison_table(client, model_name, families, alias, after)
         if decision.promoted:
-            rmse = challenger.test_rmse
-            record_split_rmse(client, model_name, challenger.version, key, rmse)
+            record_split_rmse(client, model_name, challenger.version, key, challenger.test_rmse)
             client.set_registered_model_alias(model_name, alias, challenger.version)
     return decision, comparison
 
