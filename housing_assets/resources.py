@@ -3,10 +3,10 @@
 The warehouse IO manager is written on Dagster's public `ConfigurableIOManager`. It is the
 publish half of write-audit-publish: an asset audits its frame first (its blocking checks, see
 `checks.audited_output`) and yields the output only when they pass, and the IO manager then
-stages the table in `<schema>_staging` and swaps it into `<schema>` in one DuckDB transaction.
-Readers (the UI, the API, the next run) see the previous table or the new one, never a half
-written or an unaudited one; a run killed while a table is staged leaves only the staging copy,
-which the next write replaces.
+stages the table beside the published one (`<name> (staged)`) and swaps it in by a rename in
+one DuckDB transaction. Readers (the UI, the API, the next run) see the previous table or the
+new one, never a half written or an unaudited one; a run killed while a table is staged leaves
+only the staged copy, which the next write replaces and the users' copy never holds.
 """
 
 from collections.abc import Iterator
@@ -131,7 +131,7 @@ class Warehouse(dg.ConfigurableResource):
         if not self.replica or not replica_is_stale(self.database, self.replica):
             return False
         with self.connection() as connection:
-            publish_replica(connection, self.database, self.replica)
+            publish_replica(connection, self.database, self.replica, self.warehouse_schema)
         return True
 
     @contextmanager

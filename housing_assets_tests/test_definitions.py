@@ -73,7 +73,8 @@ def test_every_warehouse_table_is_an_asset(pipeline_run):
             ).fetchall()
         )
         staged = connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'housing_staging'"
+            "select count(*) from duckdb_tables() where suffix(table_name, ' (staged)') "
+            "or schema_name = 'housing_staging'"
         ).fetchone()[0]
     assert len(tables) == 17 and staged == 0
     assert set(tables) - keys == set(), "tables that are not assets of the code location"

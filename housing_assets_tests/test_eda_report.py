@@ -249,10 +249,24 @@ def test_publish_tables_leaves_the_previous_tables_when_one_fails(tmp_path):
                 connection, "housing", {"eda_a": pd.DataFrame({"v": [2]}), "eda_b": None}
             )
         assert connection.execute("select v from housing.eda_a").fetchall() == [(1,)]
-        tables = connection.execute(
-            "select table_name from information_schema.tables where table_schema = 'housing'"
-        ).fetchall()
-        assert tables == [("eda_a",)]
+        tables = connection.execute("select table_name from duckdb_tables()").fetchall()
+        assert tables == [("eda_a",)]  # nor a staged copy of either
+
+
+def test_publish_tables_swaps_every_table_in_at_once_and_keeps_the_others(tmp_path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        publish_tables(
+            connection, "housing", {"a": pd.DataFrame({"v": [1]}), "b": pd.DataFrame({"v": [2]})}
+        )
+        publish_tables(
+            connection,
+            "housing",
+            {"a": pd.DataFrame({"v": [3, 4], "w": ["x", None]}), "c": pd.DataFrame({"v": [5]})},
+        )
+        tables = connection.execute("select table_name from duckdb_tables() order by 1").fetchall()
+        assert tables == [("a",), ("b",), ("c",)]
+        assert connection.execute("select * from housing.a").fetchall() == [(3, "x"), (4, None)]
+        assert connection.execute("select v from housing.b").fetchall() == [(2,)]
 
 
 def test_eda_report_asset_writes_tables_report_and_metadata(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from housing_assets import settings
 from housing_assets.definitions import defs
+from housing_assets.lib.data.warehouse import STAGED_SUFFIX
 from housing_assets.lib.ml.families import FAMILIES
 from housing_assets.resources import (
     FitWorkers,
@@ -210,19 +211,27 @@ def test_the_next_good_feed_publishes_again(materialised, monkeypatch):
     after = table_fingerprints(home)
     # the same rows give the same tables (the EDA's tables are deterministic too)
     assert after == before
-    assert staged_tables(home) == 0, "no staging copy is left behind"
+    assert staged_tables(home) == [], "no staged copy is left behind"
 
 
-def staged_tables(home: Path) -> int:
-    with duckdb.connect(str(settings.pipeline_warehouse_path(home)), read_only=True) as conn:
-        return conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ?",
-            [f"{SCHEMA}_staging"],
-        ).fetchone()[0]
+def staged_tables(home: Path, users_copy: bool = False) -> list[str]:
+    """The staged copies in the runs' file (or the users' copy), and any table of the schema
+    where earlier versions staged them."""
+    path = settings.warehouse_path(home) if users_copy else settings.pipeline_warehouse_path(home)
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return [
+            f"{schema}.{name}"
+            for schema, name in conn.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                "where suffix(table_name, ?) or schema_name = ?",
+                [STAGED_SUFFIX, f"{SCHEMA}_staging"],
+            ).fetchall()
+        ]
 
 
 # Runs the real job in a child process that SIGKILLs itself inside the swap transaction of
-# cleaned_housing: after the published table was replaced, before COMMIT.
+# cleaned_housing: after the published table was dropped, before its staged copy is renamed
+# in its place and the transaction commits.
 KILL_INSIDE_SWAP = textwrap.dedent(
     """
     import os, signal, sys
@@ -233,7 +242,7 @@ KILL_INSIDE_SWAP = textwrap.dedent(
         def __init__(self, connection):
             self._connection = connection
         def execute(self, query, *args):
-            if query.startswith("DROP TABLE") and "cleaned_housing" in query:
+            if query.startswith("ALTER TABLE") and "cleaned_housing" in query:
                 os.kill(os.getpid(), signal.SIGKILL)
             return self._connection.execute(query, *args)
         def __getattr__(self, name):
@@ -269,6 +278,7 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
     smaller.write_text(ames_text(ames_csv, lambda f: f.head(2000)))
     killed = run_child(KILL_INSIDE_SWAP, {**env, "HOUSING_SOURCE": str(smaller)})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert staged_tables(home) == [f"{SCHEMA}.cleaned_housing{STAGED_SUFFIX}"]
 
     after_kill = table_fingerprints(home)
     assert after_kill["cleaned_housing"] == before["cleaned_housing"]
@@ -288,7 +298,8 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
     assert rerun.success
     assert table_fingerprints(home) == before
     assert table_fingerprints(home, users_copy=True) == before
-    assert staged_tables(home) == 0, "the killed swap's staging copy is gone"
+    assert staged_tables(home) == [], "the killed swap's staged copy is gone"
+    assert staged_tables(home, users_copy=True) == []
 
 
 def test_a_champion_whose_files_are_gone_names_the_fix_and_registers_nothing(

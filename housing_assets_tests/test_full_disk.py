@@ -12,10 +12,9 @@ import pytest
 from housing_assets.resources import Warehouse
 from housing_assets_tests.harness.mlflow_store import empty_store
 
-# A table whose swap transaction fits in memory but whose COMMIT (the write-ahead log) does not
-# fit on an 8 MB disk that already holds its staging copy.
+# A table whose staged copy does not fit on an 8 MB disk (about 9.6 MB of random floats).
 DISK = "8m"
-ROWS, COLUMNS = 100_000, 6
+ROWS, COLUMNS = 200_000, 6
 
 
 @pytest.fixture
@@ -40,17 +39,22 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-def test_a_commit_that_fills_the_disk_names_it_and_keeps_the_table(small_disk):
-    warehouse = Warehouse(database=str(small_disk / "warehouse.duckdb"))
+def test_a_write_that_fills_the_disk_names_it_and_keeps_the_table(small_disk):
+    database = small_disk / "warehouse.duckdb"
+    warehouse = Warehouse(database=str(database))
     warehouse.publish({"sales": pd.DataFrame({"PID": np.arange(100)})})
     rng = np.random.default_rng(0)
     bigger = pd.DataFrame({f"c{i}": rng.random(ROWS) for i in range(COLUMNS)})
 
     with pytest.raises(Exception, match="No space left on device") as error:
         warehouse.publish({"sales": bigger})
-    assert "warehouse.duckdb.wal" in str(error.value)  # the file that could not be written
+    assert f'Could not write file "{database}' in str(error.value)  # the file at fault
     assert "no transaction is active" not in str(error.value)
     pd.testing.assert_frame_equal(warehouse.read("sales"), pd.DataFrame({"PID": np.arange(100)}))
+    with warehouse.connection() as connection:  # and no staged copy is left behind
+        assert connection.execute("select table_name from duckdb_tables()").fetchall() == [
+            ("sales",)
+        ]
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     warehouse.publish({"sales": bigger})

@@ -105,3 +105,27 @@ def test_a_state_from_before_the_runs_had_their_own_file_keeps_its_tables(tmp_pa
     assert Warehouse(database=str(own)).read("drift_reference")["pinned"].tolist() == [42]
     adopt_replica(own, Path(tmp_path / "absent.duckdb"))  # nothing to adopt, nothing replaced
     assert own.exists()
+
+
+def test_the_users_copy_holds_no_staged_copy_a_killed_write_left(tmp_path):
+    """A killed write leaves its staged copy in the runs' file; a state from before kept them in
+    `housing_staging`. Neither reaches the users' copy, and the runs' file loses them too."""
+    users = tmp_path / "warehouse.duckdb"
+    shared = Warehouse(database=str(tmp_path / "pipeline" / "w.duckdb"), replica=str(users))
+    (tmp_path / "pipeline").mkdir()
+    shared.publish({"prices": pd.DataFrame({"PID": [1, 2]})})
+    with shared.connection() as connection:
+        connection.execute('create table housing."prices (staged)" as select 3 as "PID"')
+        connection.execute('create table housing."eda_bins (staged)" as select 1 as bin')
+        connection.execute("create schema housing_staging")
+        connection.execute("create table housing_staging.prices as select 4 as PID")
+    assert shared.publish_replica()
+    for path in (users, tmp_path / "pipeline" / "w.duckdb"):
+        with duckdb.connect(str(path), read_only=True) as connection:
+            tables = connection.execute(
+                "select schema_name, table_name from duckdb_tables() order by 1, 2"
+            ).fetchall()
+            schemas = connection.execute("select schema_name from duckdb_schemas()").fetchall()
+            assert tables == [("housing", "prices")], path
+            assert ("housing_staging",) not in schemas and ("housing",) in schemas, path
+            assert connection.execute("select * from housing.prices").fetchall() == [(1,), (2,)]

@@ -26,57 +26,80 @@ def read_frame(connection, query: str) -> pd.DataFrame:
     return connection.sql(query).to_arrow_table().to_pandas()
 
 
-def staging_schema(schema: str) -> str:
-    return f"{schema}_staging"
+# A table is written under its own name plus this before it is swapped in. The space and the
+# parentheses keep it from ever being an asset's name.
+STAGED_SUFFIX = " (staged)"
+
+
+def staged_name(name: str) -> str:
+    return f"{name}{STAGED_SUFFIX}"
 
 
 def publish_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> None:
-    """Stage every frame, then swap them all in as `schema.<name>` in one transaction.
+    """Stage every frame beside its table, then swap them all in, in one transaction.
 
-    The slow part (turning frames into tables) writes only staging copies; the published
-    tables change together in one short transaction, so a reader or a killed run sees the old
-    tables or the new ones, never a mix. The staging copies are dropped in that transaction.
+    The slow part (turning frames into tables) writes only the staged copies. The swap drops
+    each published table and renames its staged copy in its place, in one short transaction,
+    so a reader or a killed run sees the old tables or the new ones, never a mix. No table is
+    written twice: the copies are staged in the tables' own schema because DuckDB renames a
+    table only within its schema. A write that fails drops the copies it staged; a killed one
+    leaves them until the next write of the same table, and the users' copy never holds them
+    (`drop_staged`).
     """
-    staging = staging_schema(schema)
     connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
-    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(staging)}")
-    for name, frame in tables.items():
-        connection.register("staged_frame", frame)
-        try:
-            connection.execute(
-                f"CREATE OR REPLACE TABLE {quoted(staging)}.{quoted(name)} AS "
-                "SELECT * FROM staged_frame"
-            )
-        finally:
-            connection.unregister("staged_frame")
-    connection.execute("BEGIN TRANSACTION")
+    staged = {name: f"{quoted(schema)}.{quoted(staged_name(name))}" for name in tables}
     try:
-        for name in tables:
-            connection.execute(
-                f"CREATE OR REPLACE TABLE {quoted(schema)}.{quoted(name)} AS "
-                f"SELECT * FROM {quoted(staging)}.{quoted(name)}"
-            )
-            connection.execute(f"DROP TABLE {quoted(staging)}.{quoted(name)}")
-        connection.execute("COMMIT")
+        for name, frame in tables.items():
+            connection.register("staged_frame", frame)
+            try:
+                connection.execute(
+                    f"CREATE OR REPLACE TABLE {staged[name]} AS SELECT * FROM staged_frame"
+                )
+            finally:
+                connection.unregister("staged_frame")
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for name in tables:
+                connection.execute(f"DROP TABLE IF EXISTS {quoted(schema)}.{quoted(name)}")
+                connection.execute(f"ALTER TABLE {staged[name]} RENAME TO {quoted(name)}")
+            connection.execute("COMMIT")
+        except BaseException:
+            rollback(connection)
+            raise
     except BaseException:
-        rollback(connection)
+        for table in staged.values():
+            with contextlib.suppress(duckdb.Error):  # a full disk may refuse this too
+                connection.execute(f"DROP TABLE IF EXISTS {table}")
         raise
+
+
+def drop_staged(connection, schema: str) -> None:
+    """Drop the staged copies a killed write left behind, and the schema `<schema>_staging`
+    where states made before copies were staged beside their tables kept them."""
+    leftovers = connection.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND suffix(table_name, ?)",
+        [schema, STAGED_SUFFIX],
+    ).fetchall()
+    for (name,) in leftovers:
+        connection.execute(f"DROP TABLE {quoted(schema)}.{quoted(name)}")
+    connection.execute(f"DROP SCHEMA IF EXISTS {quoted(schema + '_staging')} CASCADE")
 
 
 class ReplicaError(OSError):
     """The users' copy of the warehouse could not be replaced; the message names the file."""
 
 
-def publish_replica(connection, database: str, replica: str) -> None:
+def publish_replica(connection, database: str, replica: str, schema: str) -> None:
     """Replace `replica` with a copy of `database`, the file `connection` has open for writing.
 
-    The copy is made while the connection is held, so no other run writes in between, and
-    after a CHECKPOINT, so the file holds every committed table and its write-ahead log is
-    empty. It is written beside the replica and renamed over it: a reader with the replica
+    The copy is made while the connection is held, so no other run writes in between, without
+    staged copies (`drop_staged`), and after a CHECKPOINT, so the file holds every committed
+    table and its write-ahead log is empty. It is written beside the replica and renamed over it: a reader with the replica
     open keeps the old file (its inode) until it closes it, a reader that opens it afterwards
     gets the new one, and nobody ever sees half a copy. The pipeline never opens the replica,
     so a reader's lock on it stops nothing.
     """
+    drop_staged(connection, schema)
     connection.execute("CHECKPOINT")
     staged = f"{replica}.publishing"
     try:
