@@ -13,11 +13,26 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from housing_assets.lib.data.features import house_features
-from housing_assets.lib.ml.families import booster, booster_preprocess, build_boosted_model
-from housing_assets.lib.ml.ranges import IntervalCalibration, difficulty_model, price_encoding
+from housing_assets.lib.ml.families import (
+    FAMILIES,
+    booster,
+    booster_preprocess,
+    build_boosted_model,
+)
+from housing_assets.lib.ml.ranges import (
+    IntervalCalibration,
+    difficulty_model,
+    encoded_features,
+    price_encoding,
+)
 from housing_assets.lib.ml.split import split_sales
-from housing_assets.lib.ml.trees import FLAT_MAX_ROWS, flat_forest, predict_trees
-from housing_assets.lib.ml.valuation import HousePriceModel
+from housing_assets.lib.ml.trees import (
+    FLAT_MAX_ROWS,
+    PREDICT_BLOCK_ROWS,
+    flat_forest,
+    predict_trees,
+)
+from housing_assets.lib.ml.valuation import HousePriceModel, price_estimate
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +110,29 @@ def test_few_rows_go_to_the_walk_and_the_rest_to_scikit_learn(fitted, encoded):
     np.testing.assert_array_equal(predict_trees(model, Refuses(), many), model.predict(many))
 
 
+class CountsCalls:
+    """A booster whose predict is counted."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+
+    def predict(self, X):
+        self.calls.append(len(X))
+        return self.model.predict(X)
+
+
+@pytest.mark.parametrize("name", ["price", "difficulty"])
+def test_many_rows_are_predicted_a_block_at_a_time_with_the_same_result(fitted, encoded, name):
+    model = fitted[name]
+    X = np.concatenate([encoded[0], odd_rows(encoded[0])] * 5)[: 2 * PREDICT_BLOCK_ROWS + 123]
+    counted = CountsCalls(model)
+    np.testing.assert_array_equal(predict_trees(counted, flat_forest(model), X), model.predict(X))
+    assert counted.calls == [PREDICT_BLOCK_ROWS, PREDICT_BLOCK_ROWS, 123]
+    counted.calls.clear()
+    predict_trees(counted, None, X[:PREDICT_BLOCK_ROWS])
+    assert counted.calls == [PREDICT_BLOCK_ROWS]
+
+
 @pytest.mark.parametrize(
     "rows",
     [
@@ -135,3 +173,16 @@ def test_only_squared_error_regressors_are_flattened():
     model = HistGradientBoostingRegressor(loss="absolute_error", max_iter=5).fit(X, y)
     with pytest.raises(ValueError, match="squared-error"):
         flat_forest(model)
+
+
+@pytest.mark.parametrize("name", ["boosted", "linear"])
+def test_a_price_models_estimate_is_its_own_predict_on_many_houses(raw_frame, name):
+    """`price_estimate`, which the test ranges, the backtest and the batch prices go through,
+    equals the fitted estimator's `predict` exactly, in blocks as in one piece."""
+    split = split_sales(raw_frame)
+    estimator = FAMILIES[name].build().fit(split.X_train, split.y_train)
+    X = pd.concat([split.X_train, split.X_test] * 4)
+    assert len(X) > PREDICT_BLOCK_ROWS
+    trees = flat_forest(estimator.regressor_[-1]) if name == "boosted" else None
+    estimate = price_estimate(estimator, encoded_features(estimator, X), trees)
+    np.testing.assert_array_equal(estimate, estimator.predict(X))

@@ -10,7 +10,10 @@ bitset holds it, right if it is a category the booster saw in training, and othe
 negative) follows the missing direction. The leaves are summed tree by tree from the baseline,
 in scikit-learn's order, so the result is equal, not close (tested on every sale).
 
-Above `FLAT_MAX_ROWS` houses the compiled predictor is faster and is used instead.
+Above `FLAT_MAX_ROWS` houses the compiled predictor is faster and is used instead. It passes
+over all of its rows once per tree, so above `PREDICT_BLOCK_ROWS` it is given the rows a block
+at a time: a block's features (about 7 MB) stay in the processor's cache for all 400 passes,
+where the whole test split at 100x (88,000 houses, 60 MB) is read from memory 400 times.
 """
 
 from typing import NamedTuple
@@ -19,6 +22,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 FLAT_MAX_ROWS = 256
+PREDICT_BLOCK_ROWS = 10_000
 CATEGORIES = 256  # the booster's categories are bin codes, below 256
 
 
@@ -166,9 +170,13 @@ def predict_trees(
     booster: HistGradientBoostingRegressor, forest: FlatForest | None, X
 ) -> np.ndarray:
     """The booster's predictions: through `forest` for a few rows, else scikit-learn's own
-    (which also validates the input: no rows, the wrong columns, infinities)."""
+    (which also validates the input: no rows, the wrong columns, infinities), a block of rows
+    at a time. Each row's sum over the trees is the same either way."""
     if forest is not None and 0 < len(X) <= FLAT_MAX_ROWS:
         values = np.asarray(X, dtype=np.float64)
         if values.shape[1] == booster.n_features_in_ and not np.isinf(values).any():
             return forest.predict(values)
-    return booster.predict(X)
+    if len(X) <= PREDICT_BLOCK_ROWS:
+        return booster.predict(X)
+    blocks = range(0, len(X), PREDICT_BLOCK_ROWS)
+    return np.concatenate([booster.predict(X[i : i + PREDICT_BLOCK_ROWS]) for i in blocks])

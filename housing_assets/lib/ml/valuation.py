@@ -44,7 +44,7 @@ from housing_assets.lib.ml.reasons import (
     tree_contributions,
     tree_reasons,
 )
-from housing_assets.lib.ml.trees import flat_forest, predict_trees
+from housing_assets.lib.ml.trees import FlatForest, flat_forest, predict_trees
 
 REQUIRED_COLUMNS = tuple(c for c in AMES_COLUMNS if c in FEATURES)
 OUTPUT_COLUMNS = ("estimate", "low", "high")
@@ -103,6 +103,16 @@ def records_by_house(table: pd.DataFrame, houses: np.ndarray, dropped: list[str]
         for house, rows in table.groupby("PID", sort=False)
     }
     return [records.get(house, []) for house in houses]
+
+
+def price_estimate(estimator, encoded: np.ndarray, trees: FlatForest | None = None) -> np.ndarray:
+    """A fitted price model's estimates (dollars) from its encoding of the houses: its own
+    `predict`, with a booster's trees walked by `predict_trees` (flat for a few houses, in
+    blocks for many)."""
+    regressor = estimator.regressor_[-1]
+    if shares_encoding(estimator):
+        return estimator.inverse_func(predict_trees(regressor, trees, encoded))
+    return estimator.inverse_func(regressor.predict(encoded))
 
 
 class HousePriceModel(mlflow.pyfunc.PythonModel):
@@ -246,8 +256,7 @@ class HousePriceModel(mlflow.pyfunc.PythonModel):
         """The estimate (dollars) for model features, as `ranges` gives it, without the range:
         the fitted estimator's own `predict`, through the lookups and the flat trees."""
         encoded = self.encoded(X) if encoded is None else encoded
-        regressor = self.estimator.regressor_[-1]
-        return self.estimator.inverse_func(predict_trees(regressor, self.trees, encoded))
+        return price_estimate(self.estimator, encoded, self.trees)
 
     def ranges(self, X: pd.DataFrame, level: float | None = None) -> pd.DataFrame:
         """Estimate, low and high for model features (`lib.data.features.house_features`)."""

@@ -42,6 +42,7 @@ from housing_assets.lib.ml.ranges import (
     banded_calibration,
     difficulty_encoder,
     difficulty_model,
+    encoded_features,
     price_encoding,
     shares_encoding,
 )
@@ -55,7 +56,7 @@ from housing_assets.lib.ml.ratio_study import (
 )
 from housing_assets.lib.ml.reasons import LinearReasons, linear_reasons
 from housing_assets.lib.ml.split import RANDOM_STATE, Split, TrainingSales, sample_rows
-from housing_assets.lib.ml.valuation import HousePriceModel
+from housing_assets.lib.ml.valuation import HousePriceModel, price_estimate
 from housing_assets.lib.registry.champion import (
     Challenger,
     ChampionDecision,
@@ -239,7 +240,8 @@ def backtest(
     future = (X["Yr Sold"] == BACKTEST_YEAR).to_numpy()
     if not future.any() or len(calibration.scores) < CALIBRATION_FOLDS * 10:
         return {}, None
-    estimate = fitted.backtest_model.predict(X[future])
+    model = fitted.backtest_model
+    estimate = price_estimate(model, encoded_features(model, X[future]))
     low, high = calibration.interval(X[future], estimate, level)
     errors = regression_metrics(y[future], estimate)
     scored = scored_sales(
