@@ -22,6 +22,16 @@ def test_drop_duplicate_pids_keeps_first():
     kept, dropped = drop_duplicate_pids(frame)
     assert dropped == 2
     assert kept["SalePrice"].tolist() == [10, 20, 40]
+    assert kept.index.tolist() == [0, 1, 2]
+
+
+def test_a_feed_without_duplicates_keeps_every_row_and_its_own_frame():
+    frame = pd.DataFrame({"PID": [5, 6, 7], "SalePrice": [10, 20, 30]}, index=[4, 9, 2])
+    kept, dropped = drop_duplicate_pids(frame)
+    assert dropped == 0 and kept is not frame
+    assert kept.index.tolist() == [0, 1, 2] and frame.index.tolist() == [4, 9, 2]
+    kept["SalePrice"] = [0, 0, 0]
+    assert frame["SalePrice"].tolist() == [10, 20, 30]
 
 
 def test_impute_lot_frontage_by_neighborhood():

@@ -43,9 +43,16 @@ class CleaningResult(NamedTuple):
 
 
 def drop_duplicate_pids(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Keep the first sale of each parcel id (PID)."""
+    """Keep the first sale of each parcel id (PID), indexed 0..n-1.
+
+    Without duplicates (the usual feed) the result is a new frame over the same columns rather
+    than a copy of every row (`loc`, then `reset_index`, copied each once); nothing downstream
+    writes into a frame's arrays in place."""
     duplicated = frame["PID"].duplicated(keep="first")
-    return frame.loc[~duplicated].reset_index(drop=True), int(duplicated.sum())
+    dropped = int(duplicated.sum())
+    kept = frame.loc[~duplicated] if dropped else frame.copy(deep=False)
+    kept.index = pd.RangeIndex(len(kept))
+    return kept, dropped
 
 
 def sales(raw: pd.DataFrame) -> pd.DataFrame:
