@@ -94,10 +94,10 @@ def publish_replica(connection, database: str, replica: str, schema: str) -> Non
 
     The copy is made while the connection is held, so no other run writes in between, without
     staged copies (`drop_staged`), and after a CHECKPOINT, so the file holds every committed
-    table and its write-ahead log is empty. It is written beside the replica and renamed over it: a reader with the replica
-    open keeps the old file (its inode) until it closes it, a reader that opens it afterwards
-    gets the new one, and nobody ever sees half a copy. The pipeline never opens the replica,
-    so a reader's lock on it stops nothing.
+    table and its write-ahead log is empty. It is written beside the replica and renamed over
+    it: a reader with the replica open keeps the old file (its inode) until it closes it, a
+    reader that opens it afterwards gets the new one, and nobody ever sees half a copy. The
+    pipeline never opens the replica, so a reader's lock on it stops nothing.
     """
     drop_staged(connection, schema)
     connection.execute("CHECKPOINT")
