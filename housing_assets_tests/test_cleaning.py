@@ -30,6 +30,8 @@ def test_a_feed_without_duplicates_keeps_every_row_and_its_own_frame():
     kept, dropped = drop_duplicate_pids(frame)
     assert dropped == 0 and kept is not frame
     assert kept.index.tolist() == [0, 1, 2] and frame.index.tolist() == [4, 9, 2]
+    # the same arrays, not copies of them: a column assigned to the result replaces it there
+    assert np.shares_memory(kept["SalePrice"].to_numpy(), frame["SalePrice"].to_numpy())
     kept["SalePrice"] = [0, 0, 0]
     assert frame["SalePrice"].tolist() == [10, 20, 30]
 

@@ -319,3 +319,38 @@ def test_eda_report_asset_writes_tables_report_and_metadata(tmp_path, monkeypatc
     }
     assert sorted(metadata["tables_written"].value) == sorted(f"housing.{n}" for n in eda_tables)
     assert importance_rows == 86
+
+
+class FailsAt:
+    """A connection whose query starting with `prefix` (its `nth` such query) raises."""
+
+    def __init__(self, connection, prefix: str, nth: int = 1):
+        self._connection, self._prefix, self._left = connection, prefix, nth
+
+    def execute(self, query, *args):
+        if query.startswith(self._prefix):
+            self._left -= 1
+            if self._left == 0:
+                raise duckdb.IOException(f"refused: {query}")
+        return self._connection.execute(query, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+@pytest.mark.parametrize(
+    "prefix, nth",
+    [("DROP TABLE", 2), ("ALTER TABLE", 2), ("COMMIT", 1)],
+    ids=["the second drop", "the second rename", "the commit"],
+)
+def test_a_swap_that_fails_midway_leaves_every_published_table(tmp_path, prefix, nth):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        old = {"a": pd.DataFrame({"v": [1]}), "b": pd.DataFrame({"v": [2]})}
+        publish_tables(connection, "housing", old)
+        new = {"a": pd.DataFrame({"v": [3]}), "b": pd.DataFrame({"v": [4]})}
+        with pytest.raises(duckdb.IOException, match="refused"):
+            publish_tables(FailsAt(connection, prefix, nth), "housing", new)
+        tables = connection.execute("select table_name from duckdb_tables() order by 1").fetchall()
+        assert tables == [("a",), ("b",)]  # no staged copy is left either
+        assert connection.execute("select v from housing.a").fetchall() == [(1,)]
+        assert connection.execute("select v from housing.b").fetchall() == [(2,)]

@@ -108,7 +108,7 @@ def test_a_state_from_before_the_runs_had_their_own_file_keeps_its_tables(tmp_pa
 
 
 def test_the_users_copy_holds_no_staged_copy_a_killed_write_left(tmp_path):
-    """A killed write leaves its staged copy in the runs' file; a state from before kept them in
+    """A killed write leaves its staged copy in the runs' file; a state from before has an empty
     `housing_staging`. Neither reaches the users' copy, and the runs' file loses them too."""
     users = tmp_path / "warehouse.duckdb"
     shared = Warehouse(database=str(tmp_path / "pipeline" / "w.duckdb"), replica=str(users))
@@ -118,7 +118,6 @@ def test_the_users_copy_holds_no_staged_copy_a_killed_write_left(tmp_path):
         connection.execute('create table housing."prices (staged)" as select 3 as "PID"')
         connection.execute('create table housing."eda_bins (staged)" as select 1 as bin')
         connection.execute("create schema housing_staging")
-        connection.execute("create table housing_staging.prices as select 4 as PID")
     assert shared.publish_replica()
     for path in (users, tmp_path / "pipeline" / "w.duckdb"):
         with duckdb.connect(str(path), read_only=True) as connection:
@@ -129,3 +128,16 @@ def test_the_users_copy_holds_no_staged_copy_a_killed_write_left(tmp_path):
             assert tables == [("housing", "prices")], path
             assert ("housing_staging",) not in schemas and ("housing",) in schemas, path
             assert connection.execute("select * from housing.prices").fetchall() == [(1,), (2,)]
+
+
+def test_a_schema_named_like_the_retired_staging_one_that_holds_tables_is_kept(tmp_path):
+    users = tmp_path / "warehouse.duckdb"
+    shared = Warehouse(database=str(tmp_path / "pipeline" / "w.duckdb"), replica=str(users))
+    (tmp_path / "pipeline").mkdir()
+    shared.publish({"prices": pd.DataFrame({"PID": [1]})})
+    with shared.connection() as connection:
+        connection.execute("create schema housing_staging")
+        connection.execute("create table housing_staging.mine as select 4 as PID")
+    assert shared.publish_replica()
+    with duckdb.connect(str(users), read_only=True) as connection:
+        assert connection.execute("select * from housing_staging.mine").fetchall() == [(4,)]

@@ -75,14 +75,20 @@ def publish_tables(connection, schema: str, tables: dict[str, pd.DataFrame]) -> 
 
 def drop_staged(connection, schema: str) -> None:
     """Drop the staged copies a killed write left behind, and the schema `<schema>_staging`
-    where states made before copies were staged beside their tables kept them."""
+    where states made before copies were staged beside their tables kept them, if it is empty
+    (a schema of that name that holds tables is not this module's to delete)."""
     leftovers = connection.execute(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND suffix(table_name, ?)",
         [schema, STAGED_SUFFIX],
     ).fetchall()
     for (name,) in leftovers:
         connection.execute(f"DROP TABLE {quoted(schema)}.{quoted(name)}")
-    connection.execute(f"DROP SCHEMA IF EXISTS {quoted(schema + '_staging')} CASCADE")
+    retired = schema + "_staging"
+    ((held,),) = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ?", [retired]
+    ).fetchall()
+    if not held:
+        connection.execute(f"DROP SCHEMA IF EXISTS {quoted(retired)}")
 
 
 class ReplicaError(OSError):

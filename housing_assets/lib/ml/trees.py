@@ -19,6 +19,7 @@ where the whole test split at 100x (88,000 houses, 60 MB) is read from memory 40
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 FLAT_MAX_ROWS = 256
@@ -178,5 +179,6 @@ def predict_trees(
             return forest.predict(values)
     if len(X) <= PREDICT_BLOCK_ROWS:
         return booster.predict(X)
+    rows = X.iloc if isinstance(X, pd.DataFrame) else X  # by position, whatever the index
     blocks = range(0, len(X), PREDICT_BLOCK_ROWS)
-    return np.concatenate([booster.predict(X[i : i + PREDICT_BLOCK_ROWS]) for i in blocks])
+    return np.concatenate([booster.predict(rows[i : i + PREDICT_BLOCK_ROWS]) for i in blocks])
