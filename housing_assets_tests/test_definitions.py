@@ -11,6 +11,7 @@ import pytest
 from housing_assets.definitions import defs
 from housing_assets.lib.analysis.eda import EDA_TABLES
 from housing_assets_tests.harness.env import child_env
+from housing_assets_tests.harness.warehouse import staged_tables
 
 
 def test_asset_keys_groups_and_deps():
@@ -72,11 +73,7 @@ def test_every_warehouse_table_is_an_asset(pipeline_run):
                 ["housing"],
             ).fetchall()
         )
-        staged = connection.execute(
-            "select count(*) from duckdb_tables() where suffix(table_name, ' (staged)') "
-            "or schema_name = 'housing_staging'"
-        ).fetchone()[0]
-    assert len(tables) == 17 and staged == 0
+    assert len(tables) == 17 and staged_tables(settings.warehouse_path()) == []
     assert set(tables) - keys == set(), "tables that are not assets of the code location"
     for table in tables:
         event = instance.get_latest_materialization_event(dg.AssetKey(table))

@@ -32,6 +32,7 @@ from housing_assets.resources import (
 from housing_assets_tests.harness.env import child_env
 from housing_assets_tests.harness.errors import step_error
 from housing_assets_tests.harness.http_sources import serve
+from housing_assets_tests.harness.warehouse import staged_tables
 
 SCHEMA = "housing"
 
@@ -211,22 +212,7 @@ def test_the_next_good_feed_publishes_again(materialised, monkeypatch):
     after = table_fingerprints(home)
     # the same rows give the same tables (the EDA's tables are deterministic too)
     assert after == before
-    assert staged_tables(home) == [], "no staged copy is left behind"
-
-
-def staged_tables(home: Path, users_copy: bool = False) -> list[str]:
-    """The staged copies in the runs' file (or the users' copy), and any table of the schema
-    where earlier versions staged them."""
-    path = settings.warehouse_path(home) if users_copy else settings.pipeline_warehouse_path(home)
-    with duckdb.connect(str(path), read_only=True) as conn:
-        return [
-            f"{schema}.{name}"
-            for schema, name in conn.execute(
-                "select schema_name, table_name from duckdb_tables() "
-                "where suffix(table_name, ?) or schema_name = ?",
-                [STAGED_SUFFIX, f"{SCHEMA}_staging"],
-            ).fetchall()
-        ]
+    assert staged_tables(settings.pipeline_warehouse_path(home)) == [], "no staged copy is left"
 
 
 # Runs the real job in a child process that SIGKILLs itself inside the swap transaction of
@@ -278,7 +264,9 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
     smaller.write_text(ames_text(ames_csv, lambda f: f.head(2000)))
     killed = run_child(KILL_INSIDE_SWAP, {**env, "HOUSING_SOURCE": str(smaller)})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert staged_tables(home) == [f"{SCHEMA}.cleaned_housing{STAGED_SUFFIX}"]
+    assert staged_tables(settings.pipeline_warehouse_path(home)) == [
+        f"{SCHEMA}.cleaned_housing{STAGED_SUFFIX}"
+    ]
 
     after_kill = table_fingerprints(home)
     assert after_kill["cleaned_housing"] == before["cleaned_housing"]
@@ -298,8 +286,8 @@ def test_a_run_killed_while_a_table_is_staged_leaves_the_published_one(
     assert rerun.success
     assert table_fingerprints(home) == before
     assert table_fingerprints(home, users_copy=True) == before
-    assert staged_tables(home) == [], "the killed swap's staged copy is gone"
-    assert staged_tables(home, users_copy=True) == []
+    assert staged_tables(settings.pipeline_warehouse_path(home)) == [], "the staged copy is gone"
+    assert staged_tables(settings.warehouse_path(home)) == []
 
 
 def test_a_champion_whose_files_are_gone_names_the_fix_and_registers_nothing(
