@@ -12,10 +12,8 @@ import pandas as pd
 
 from housing_assets.checks import RAW_RULES, audited_output, data_check_results, data_check_specs
 from housing_assets.lib.data.cleaning import sales_in_order
-from housing_assets.lib.data.columns import TARGET
-from housing_assets.lib.data.features import house_features
 from housing_assets.lib.data.ingest import MissingColumnsError
-from housing_assets.lib.ml.split import TrainingSales, pids_by_split
+from housing_assets.lib.ml.split import TrainingSales, pids_by_split, sale_features
 from housing_assets.metadata import table_metadata
 from housing_assets.resources import HousingSource, Warehouse
 
@@ -88,5 +86,4 @@ def split_test_houses(warehouse: Warehouse) -> pd.DataFrame:
 def training_sales(warehouse: Warehouse) -> TrainingSales:
     """The training split's sales as model features, price and PID, in the split's order:
     `split_sales`' training side, read without the test split's rows."""
-    rows = raw_sales(warehouse, published_split_pids(warehouse)[0])
-    return TrainingSales(house_features(rows), rows[TARGET].astype(float), rows["PID"])
+    return TrainingSales(*sale_features(raw_sales(warehouse, published_split_pids(warehouse)[0])))

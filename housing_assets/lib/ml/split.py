@@ -72,10 +72,14 @@ def split_features(X: pd.DataFrame, y: pd.Series, pid: pd.Series | None = None) 
     return Split(X.loc[train], X.loc[test], y.loc[train], y.loc[test], pid)
 
 
+def sale_features(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Sales as the models read them: features (the one feature path), price and parcel id."""
+    return house_features(rows), rows[TARGET].astype(float), rows["PID"]
+
+
 def split_sales(raw: pd.DataFrame) -> Split:
     """The raw table's sales (one per PID) as model features, split 70/30."""
-    rows = sales(raw)
-    return split_features(house_features(rows), rows[TARGET].astype(float), rows["PID"])
+    return split_features(*sale_features(sales(raw)))
 
 
 def sample_rows(X: pd.DataFrame, y: pd.Series, max_rows: int) -> tuple[pd.DataFrame, pd.Series]:
