@@ -9,10 +9,10 @@ new one, never a half written or an unaudited one; a run killed while a table is
 only the staged copy, which the next write replaces and the users' copy never holds.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import dagster as dg
 import mlflow
@@ -221,6 +221,47 @@ class FitWorkers(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         start_workers(self.jobs)
+
+
+T = TypeVar("T")
+
+
+class ModelSplit(dg.ConfigurableResource):
+    """The run's split of the raw sales, made once for all of its model steps.
+
+    Every model step splits the same raw table the same way (`lib.ml.split.split_sales`), and
+    at scale reading the table and turning it into features is the largest part of a step
+    after its fits. The in-process executor sets a resource up once for the run, so the first
+    model step makes the split and the later ones take it. It is kept under the raw table's
+    data version: a step that reads another version (a run elsewhere published the table in
+    between) makes its own, as every step did without this resource. It is let go once the
+    last step that needs it has taken it, and at the run's end. Under an executor with a
+    process per step, each step makes its own.
+    """
+
+    _splits: dict[str, tuple[Any, int]] | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._splits = {}
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._splits = None
+
+    def take(self, version: str | None, make: Callable[[], T], takers: int) -> tuple[T, bool]:
+        """The split of this data version, and whether this step made it (`make`) rather
+        than taking an earlier step's; `takers` steps of the run need it. Without a version,
+        or outside a run, it is made every time."""
+        if version is None or self._splits is None:
+            return make(), True
+        if version in self._splits:
+            split, left = self._splits.pop(version)
+            if left > 1:
+                self._splits[version] = (split, left - 1)
+            return split, False
+        split = make()
+        # One version at a time: a newer one lets the older go.
+        self._splits = {version: (split, takers - 1)} if takers > 1 else {}
+        return split, True
 
 
 class _MlflowInitContext(NamedTuple):

@@ -26,6 +26,7 @@ from housing_assets.resources import (
     FitWorkers,
     HousingSource,
     MlflowTracking,
+    ModelSplit,
     WarehouseIOManager,
     warehouse,
 )
@@ -44,6 +45,7 @@ def resources_for(home: Path, location: str) -> dict:
         "warehouse": shared,
         "source": HousingSource(location=location, deadline_seconds=3),
         "fit_workers": FitWorkers(),
+        "model_split": ModelSplit(),
         "mlflow": MlflowTracking(
             experiment_name="housing_assets",
             tracking_uri=f"sqlite:///{home}/mlflow.db",

@@ -164,6 +164,73 @@ def test_the_runs_model_steps_scored_the_champion_once_on_its_split(pipeline_run
     assert rescore(model, split.X_test, split.y_test) == (float(rmse), None)
 
 
+def test_the_runs_second_model_step_took_the_first_ones_split(pipeline_run):
+    """The golden run's model steps: the first (in the run's order) splits the raw table and
+    the second takes that split rather than reading the table again."""
+    from housing_assets.lib.ml.families import FAMILIES
+
+    result, instance = pipeline_run
+    said = {
+        entry.step_key: entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if entry.step_key in {fam.asset for fam in FAMILIES.values()}
+        and entry.user_message.startswith("Split ")
+    }
+    started = [
+        entry.step_key
+        for entry in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_START)
+        if entry.step_key in said
+    ]
+    assert len(started) == 2
+    taken = " (the split an earlier model step of this run made)"
+    head = "Split 2930 sales 70/30: 2051 train, 879 test, 86 features"
+    assert said == {started[0]: head, started[1]: head + taken}
+
+
+def test_a_runs_split_is_made_once_per_data_version_and_let_go():
+    """`ModelSplit` outside a run makes the split every time; in a run, the first step of a
+    data version makes it, the later takers get the same object, and the last one lets it
+    go, as does a newer version or the run's end."""
+    from housing_assets.resources import ModelSplit
+
+    made: list[str] = []
+
+    def make(version):
+        def split():
+            made.append(version)
+            return object()
+
+        return split
+
+    resource = ModelSplit()
+    first = resource.take("a", make("a"), takers=2)
+    second = resource.take("a", make("a"), takers=2)
+    assert first[1] and second[1] and first[0] is not second[0]  # no run: no sharing
+    assert made == ["a", "a"]
+
+    made.clear()
+    context = dg.build_init_resource_context()
+    resource.setup_for_execution(context)
+    first = resource.take("a", make("a"), takers=3)
+    second = resource.take("a", make("a"), takers=3)
+    third = resource.take("a", make("a"), takers=3)
+    assert (second[0], second[1], third[0], third[1]) == (first[0], False, first[0], False)
+    assert first[1] and made == ["a"]
+    assert resource.take("a", make("a"), takers=3)[1] and made == ["a", "a"]  # let go at 3
+
+    newer = resource.take("b", make("b"), takers=2)
+    assert newer[1] and made == ["a", "a", "b"]  # another version is made, not taken
+    assert resource.take("a", make("a"), takers=3)[1]  # ... and let the older go
+    assert resource.take(None, make("-"), takers=2)[1]
+    assert resource.take(None, make("-"), takers=2)[1]  # no version: never shared
+    assert made == ["a", "a", "b", "a", "-", "-"]
+
+    resource.take("c", make("c"), takers=2)
+    resource.teardown_after_execution(context)
+    assert resource.take("c", make("c"), takers=2)[1]
+    assert made[-2:] == ["c", "c"]
+
+
 def test_champion_is_the_best_and_prices_raw_rows(pipeline_run, raw_frame, cleaned_frame):
     """The champion, loaded by alias, prices houses as the source file gives them, exactly as
     the asset's fitted Pipeline priced the test split."""
@@ -392,24 +459,10 @@ def test_invalid_tracking_uri_names_it():
         ensure_experiment("nonsense://x", "housing_assets")
 
 
-@pytest.fixture
-def cleaned_input(raw_frame):
-    """An IO manager that hands the model asset the raw table without a warehouse."""
-
-    class CleanedInput(dg.IOManager):
-        def load_input(self, context):
-            return raw_frame
-
-        def handle_output(self, context, obj):
-            pass
-
-    return dg.IOManagerDefinition.hardcoded_io_manager(CleanedInput())
-
-
-def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
+def test_model_asset_failure_keeps_champion(pipeline_run):
     """A model asset whose tracking store is down fails with the URI; the champion stays."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import FitWorkers, MlflowTracking, warehouse
+    from housing_assets.resources import FitWorkers, MlflowTracking, ModelSplit, warehouse
 
     client = MlflowClient(settings.mlflow_tracking_uri())
     before = client.get_model_version_by_alias(settings.REGISTERED_MODEL, "champion").version
@@ -418,8 +471,8 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
     result = dg.materialize(
         [model_assets[0], *cleaned],
         resources={
-            "io_manager": cleaned_input,
             "fit_workers": FitWorkers(),
+            "model_split": ModelSplit(),
             "warehouse": warehouse(),
             "mlflow": MlflowTracking(
                 experiment_name="housing_assets", tracking_uri="http://127.0.0.1:9"
@@ -435,18 +488,20 @@ def test_model_asset_failure_keeps_champion(pipeline_run, cleaned_input):
     assert after == before
 
 
-def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, cleaned_input):
+def test_asset_runs_without_the_hook_end_their_mlflow_run(tmp_path, raw_frame):
     """UI or CLI asset runs use Dagster's implicit job, which has no hook: the resource ends it."""
     from housing_assets.assets.models import model_assets
-    from housing_assets.resources import FitWorkers, MlflowTracking, Warehouse
+    from housing_assets.resources import FitWorkers, MlflowTracking, ModelSplit, Warehouse
 
     uri = empty_store(tmp_path)
+    tables = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+    tables.publish({"raw_housing": raw_frame})
     result = dg.materialize(
         [model_assets[0], dg.SourceAsset("raw_housing"), dg.SourceAsset("cleaned_housing")],
         resources={
-            "io_manager": cleaned_input,
             "fit_workers": FitWorkers(),
-            "warehouse": Warehouse(database=str(tmp_path / "warehouse.duckdb")),
+            "model_split": ModelSplit(),
+            "warehouse": tables,
             "mlflow": MlflowTracking(experiment_name="housing_assets", tracking_uri=uri),
         },
     )

@@ -6,7 +6,8 @@ The quality checks are computed inside the asset (check_specs) because they need
 predictions, and they are the gate: a version that fails any blocking check is never promoted.
 A version that passes is promoted only if it beats the champion re-scored on this run's test
 split (once a run: the second model step reads the first one's figure), and the alias moves
-last (see `lib.registry.champion.register_decision`).
+last (see `lib.registry.champion.register_decision`). The run's first model step splits the
+raw table and the others take its split (`resources.ModelSplit`).
 """
 
 import dagster as dg
@@ -14,17 +15,18 @@ import pandas as pd
 from pydantic import Field
 
 from housing_assets import settings
+from housing_assets.assets.ingestion import RAW_KEY
 from housing_assets.checks import model_check_specs, model_gate
 from housing_assets.freshness import SCHEDULED_FRESHNESS
 from housing_assets.lib.data.cleaning import sales
 from housing_assets.lib.ml.families import FAMILIES, ModelFamily
-from housing_assets.lib.ml.split import split_sales
+from housing_assets.lib.ml.split import Split, split_sales
 from housing_assets.lib.ml.valuation import REQUIRED_COLUMNS
 from housing_assets.lib.ml.workflow import train_log_promote
 from housing_assets.lib.registry.champion import RegistryTarget
 from housing_assets.lib.registry.datasets import WarehouseTableSource
 from housing_assets.metadata import markdown_table
-from housing_assets.resources import FitWorkers, MlflowTracking, Warehouse
+from housing_assets.resources import FitWorkers, MlflowTracking, ModelSplit, Warehouse
 
 
 class ModelConfig(dg.Config):
@@ -47,9 +49,16 @@ def example_houses(raw: pd.DataFrame) -> pd.DataFrame:
     return sales(raw.head(3))[list(REQUIRED_COLUMNS)]
 
 
+def model_input(warehouse: Warehouse) -> tuple[Split, pd.DataFrame]:
+    """The published raw table's sales split 70/30 as model features, and the model's input
+    example."""
+    raw = warehouse.read(RAW_KEY.path[-1])
+    return split_sales(raw), example_houses(raw)
+
+
 def raw_data_version(instance: dg.DagsterInstance) -> str | None:
     """The SHA-256 of the source bytes the latest raw table was read from."""
-    event = instance.get_latest_materialization_event(dg.AssetKey("raw_housing"))
+    event = instance.get_latest_materialization_event(RAW_KEY)
     entry = event.asset_materialization.metadata.get("sha256") if event else None
     return None if entry is None else str(entry.value)
 
@@ -72,9 +81,9 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         kinds={"sklearn", "mlflow"},
         description=fam.description,
         check_specs=checks,
-        # The model reads the source rows through the one feature path; the cleaned table's
-        # blocking checks still gate it.
-        deps=["cleaned_housing"],
+        # The model reads the source rows through the one feature path (`model_input`); the
+        # cleaned table's blocking checks still gate it.
+        deps=[RAW_KEY, "cleaned_housing"],
         freshness_policy=SCHEDULED_FRESHNESS,
     )
     def _model(
@@ -83,12 +92,16 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
         mlflow: MlflowTracking,
         fit_workers: FitWorkers,
         warehouse: Warehouse,
-        raw_housing: pd.DataFrame,
+        model_split: ModelSplit,
     ) -> dg.MaterializeResult:
-        split = split_sales(raw_housing)
+        data_version = raw_data_version(context.instance)
+        (split, examples), made = model_split.take(
+            data_version, lambda: model_input(warehouse), takers=len(FAMILIES)
+        )
         context.log.info(
             f"Split {len(split.X_train) + len(split.X_test)} sales 70/30: {len(split.X_train)} "
             f"train, {len(split.X_test)} test, {split.X_train.shape[1]} features"
+            + ("" if made else " (the split an earlier model step of this run made)")
         )
         previous_rmse = previous_test_rmse(context.instance, key)
         results: list[dg.AssetCheckResult] = []
@@ -98,7 +111,6 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
             "dagster_run_url": f"{settings.dagster_ui_url()}/runs/{context.run_id}",
             "model_family": fam.name,
         }
-        data_version = raw_data_version(context.instance)
         inputs = WarehouseTableSource(
             warehouse.users_file, warehouse.table_name("raw_housing"), data_version
         )
@@ -106,7 +118,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
             outcome = train_log_promote(
                 fam.name,
                 split,
-                example_houses(raw_housing),
+                examples,
                 gate,
                 mlflow.client(),
                 RegistryTarget(
