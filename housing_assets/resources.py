@@ -229,14 +229,14 @@ T = TypeVar("T")
 class ModelSplit(dg.ConfigurableResource):
     """The run's split of the raw sales, made once for all of its model steps.
 
-    Every model step splits the same raw table the same way (`lib.ml.split.split_sales`), and
-    at scale reading the table and turning it into features is the largest part of a step
-    after its fits. The in-process executor sets a resource up once for the run, so the first
-    model step makes the split and the later ones take it. It is kept under the raw table's
-    data version: a step that reads another version (a run elsewhere published the table in
-    between) makes its own, as every step did without this resource. It is let go once the
-    last step that needs it has taken it, and at the run's end. Under an executor with a
-    process per step, each step makes its own.
+    Every model step reads the whole raw table and splits it the same way
+    (`lib.ml.split.split_sales`), work that grows with the sales. The in-process executor sets
+    a resource up once for the run, on the object every step receives, so the first model step
+    makes the split and the later ones take it. It is kept under the raw table's data version
+    as this Dagster instance last recorded it: a step that finds another version (a run of the
+    same instance published the table in between) makes its own, as every step did without
+    this resource. It is let go once the run's last model step has taken it, and at the run's
+    end. Under an executor with a process per step, each step makes its own.
     """
 
     _splits: dict[str, tuple[Any, int]] | None = PrivateAttr(default=None)

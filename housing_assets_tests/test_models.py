@@ -167,8 +167,6 @@ def test_the_runs_model_steps_scored_the_champion_once_on_its_split(pipeline_run
 def test_the_runs_second_model_step_took_the_first_ones_split(pipeline_run):
     """The golden run's model steps: the first (in the run's order) splits the raw table and
     the second takes that split rather than reading the table again."""
-    from housing_assets.lib.ml.families import FAMILIES
-
     result, instance = pipeline_run
     said = {
         entry.step_key: entry.user_message
@@ -229,6 +227,48 @@ def test_a_runs_split_is_made_once_per_data_version_and_let_go():
     resource.teardown_after_execution(context)
     assert resource.take("c", make("c"), takers=2)[1]
     assert made[-2:] == ["c", "c"]
+
+
+def test_a_runs_steps_share_one_split_and_runs_do_not():
+    """Through Dagster: the steps of one run get the object the first one made, and each run
+    (with the same resource object) makes its own."""
+    from housing_assets.resources import ModelSplit
+
+    made: list[object] = []
+    taken: list[tuple[object, bool]] = []
+
+    def make():
+        made.append(object())
+        return made[-1]
+
+    def reader(name: str) -> dg.AssetsDefinition:
+        @dg.asset(name=name)
+        def _reader(model_split: ModelSplit) -> None:
+            # A third taker that never comes: what a run leaves must not reach the next.
+            taken.append(model_split.take("sha", make, takers=3))
+
+        return _reader
+
+    resource = ModelSplit()
+    for _ in range(2):
+        result = dg.materialize(
+            [reader("first"), reader("second")], resources={"model_split": resource}
+        )
+        assert result.success
+    assert len(made) == 2
+    assert taken == [(made[0], True), (made[0], False), (made[1], True), (made[1], False)]
+
+
+def test_a_run_that_selects_one_model_has_one_model_step():
+    from housing_assets.assets.models import model_steps
+
+    def run(selection):
+        return dg.DagsterRun(job_name="__ASSET_JOB", asset_selection=selection)
+
+    linear, raw = dg.AssetKey("linear_price_model"), dg.AssetKey("raw_housing")
+    assert model_steps(run(frozenset({linear, raw}))) == 1
+    assert model_steps(run(frozenset({raw}))) == 0
+    assert model_steps(run(None)) == len(FAMILIES)
 
 
 def test_champion_is_the_best_and_prices_raw_rows(pipeline_run, raw_frame, cleaned_frame):

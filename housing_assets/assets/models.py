@@ -7,7 +7,8 @@ predictions, and they are the gate: a version that fails any blocking check is n
 A version that passes is promoted only if it beats the champion re-scored on this run's test
 split (once a run: the second model step reads the first one's figure), and the alias moves
 last (see `lib.registry.champion.register_decision`). The run's first model step splits the
-raw table and the others take its split (`resources.ModelSplit`).
+raw table, and the others take its split when they find the same data version
+(`resources.ModelSplit`).
 """
 
 import dagster as dg
@@ -56,6 +57,15 @@ def model_input(warehouse: Warehouse) -> tuple[Split, pd.DataFrame]:
     return split_sales(raw), example_houses(raw)
 
 
+MODEL_KEYS = frozenset(dg.AssetKey(fam.asset) for fam in FAMILIES.values())
+
+
+def model_steps(run: dg.DagsterRun) -> int:
+    """How many model steps a run has: those it selects, or every family's."""
+    selected = run.asset_selection
+    return len(MODEL_KEYS & selected) if selected else len(MODEL_KEYS)
+
+
 def raw_data_version(instance: dg.DagsterInstance) -> str | None:
     """The SHA-256 of the source bytes the latest raw table was read from."""
     event = instance.get_latest_materialization_event(RAW_KEY)
@@ -96,7 +106,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         data_version = raw_data_version(context.instance)
         (split, examples), made = model_split.take(
-            data_version, lambda: model_input(warehouse), takers=len(FAMILIES)
+            data_version, lambda: model_input(warehouse), takers=model_steps(context.run)
         )
         context.log.info(
             f"Split {len(split.X_train) + len(split.X_test)} sales 70/30: {len(split.X_train)} "
