@@ -122,7 +122,7 @@ def build_model_asset(fam: ModelFamily) -> dg.AssetsDefinition:
             "model_family": fam.name,
         }
         inputs = WarehouseTableSource(
-            warehouse.users_file, warehouse.table_name("raw_housing"), data_version
+            warehouse.users_file, warehouse.table_name(RAW_KEY.path[-1]), data_version
         )
         with mlflow.start_nested_run(run_name=fam.asset, tags=tags) as run:
             outcome = train_log_promote(
